@@ -1,0 +1,155 @@
+import { Etcd3, type IOptions, type IKeyValue, type Watcher, type IWatchResponse } from 'etcd3';
+import { noop } from 'cockatiel';
+import { DatastoreError } from '../errors.js';
+import { readFileIf, type EtcdConfig } from '../config.js';
+import type { Datastore, KV, KVList, Watch, WatchEvent, WatchHandlers } from './types.js';
+
+const toKV = (kv: IKeyValue): KV => ({
+  key: kv.key.toString(),
+  value: kv.value.toString(),
+  revision: String(kv.mod_revision),
+});
+
+/** Datastore on etcd v3 (the `etcd3` client). Every call has a deadline. */
+export class EtcdDatastore implements Datastore {
+  readonly client: Etcd3;
+  private readonly endpoints: string;
+
+  constructor(cfg: EtcdConfig) {
+    this.endpoints = cfg.endpoints.join(',');
+    const tls = cfg.endpoints.some((e) => e.startsWith('https://'));
+    const opts: IOptions = {
+      hosts: cfg.endpoints,
+      dialTimeout: cfg.timeoutMs,
+      // We retry where it is meaningful (IPAM CAS loops, the syncer); a
+      // circuit breaker would keep failing calls after etcd came back.
+      faultHandling: {
+        host: () => noop,
+        global: noop,
+      },
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + cfg.timeoutMs }),
+    };
+    if (tls || cfg.caFile) {
+      opts.credentials = {
+        rootCertificate: readFileIf(cfg.caFile) ?? Buffer.alloc(0),
+        privateKey: readFileIf(cfg.keyFile),
+        certChain: readFileIf(cfg.certFile),
+      };
+    }
+    this.client = new Etcd3(opts);
+  }
+
+  /** Translate the client's errors into ours, naming the endpoint. */
+  private wrap(e: unknown, key?: string): DatastoreError {
+    if (e instanceof DatastoreError) return e;
+    const msg = e instanceof Error ? e.message : String(e);
+    return new DatastoreError('Unavailable', `etcd at ${this.endpoints} unavailable: ${msg}`, key);
+  }
+
+  async get(key: string): Promise<KV | null> {
+    try {
+      const res = await this.client.get(key).exec();
+      return res.kvs[0] ? toKV(res.kvs[0]) : null;
+    } catch (e) {
+      throw this.wrap(e, key);
+    }
+  }
+
+  async list(prefix: string): Promise<KVList> {
+    try {
+      const res = await this.client.getAll().prefix(prefix).exec();
+      return { kvs: res.kvs.map(toKV), revision: String(res.header.revision) };
+    } catch (e) {
+      throw this.wrap(e, prefix);
+    }
+  }
+
+  async create(key: string, value: string): Promise<KV> {
+    let res;
+    try {
+      res = await this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value)).commit();
+    } catch (e) {
+      throw this.wrap(e, key);
+    }
+    if (!res.succeeded) throw new DatastoreError('AlreadyExists', `${key} already exists`, key);
+    return { key, value, revision: String(res.header.revision) };
+  }
+
+  async update(key: string, value: string, revision: string): Promise<KV> {
+    let res;
+    try {
+      res = await this.client
+        .if(key, 'Mod', '==', revision)
+        .then(this.client.put(key).value(value))
+        .else(this.client.get(key))
+        .commit();
+    } catch (e) {
+      throw this.wrap(e, key);
+    }
+    if (!res.succeeded) {
+      const found = res.responses[0]?.response_range?.kvs?.length;
+      if (!found) throw new DatastoreError('NotFound', `${key} does not exist`, key);
+      throw new DatastoreError('Conflict', `${key} was modified concurrently (revision ${revision} is stale)`, key);
+    }
+    return { key, value, revision: String(res.header.revision) };
+  }
+
+  async put(key: string, value: string): Promise<KV> {
+    try {
+      const res = await this.client.put(key).value(value).exec();
+      return { key, value, revision: String(res.header.revision) };
+    } catch (e) {
+      throw this.wrap(e, key);
+    }
+  }
+
+  async delete(key: string, revision?: string): Promise<void> {
+    let res;
+    try {
+      const cmp = revision === undefined ? this.client.if(key, 'Create', '>', 0) : this.client.if(key, 'Mod', '==', revision);
+      res = await cmp.then(this.client.delete().key(key)).else(this.client.get(key)).commit();
+    } catch (e) {
+      throw this.wrap(e, key);
+    }
+    if (!res.succeeded) {
+      const found = res.responses[0]?.response_range?.kvs?.length;
+      if (!found) throw new DatastoreError('NotFound', `${key} does not exist`, key);
+      throw new DatastoreError('Conflict', `${key} was modified concurrently (revision ${revision} is stale)`, key);
+    }
+  }
+
+  async watch(prefix: string, fromRevision: string, handlers: WatchHandlers): Promise<Watch> {
+    let watcher: Watcher;
+    try {
+      watcher = await this.client.watch().prefix(prefix).startRevision(fromRevision).create();
+    } catch (e) {
+      throw this.wrap(e, prefix);
+    }
+    let dead = false;
+    watcher.on('data', (res: IWatchResponse) => {
+      if (dead || !res.events.length) return;
+      const events: WatchEvent[] = res.events.map((ev) =>
+        ev.type === 'Delete'
+          ? { type: 'delete', key: ev.kv.key.toString(), revision: String(ev.kv.mod_revision) }
+          : { type: 'put', key: ev.kv.key.toString(), value: ev.kv.value.toString(), revision: String(ev.kv.mod_revision) },
+      );
+      handlers.onEvents(events);
+    });
+    watcher.on('error', (err: Error) => {
+      if (dead) return;
+      dead = true;
+      void watcher.cancel().catch(() => {});
+      handlers.onError(err);
+    });
+    return {
+      close: async () => {
+        dead = true;
+        await watcher.cancel().catch(() => {});
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}

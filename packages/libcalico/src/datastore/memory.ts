@@ -1,0 +1,73 @@
+import { DatastoreError } from '../errors.js';
+import type { Datastore, KV, KVList, Watch, WatchEvent, WatchHandlers } from './types.js';
+
+/**
+ * In-memory Datastore with etcd's revision semantics, for fast unit tests of
+ * pure logic. Never a stand-in for etcd in end-to-end tests.
+ */
+export class MemoryDatastore implements Datastore {
+  private rev = 1;
+  private readonly data = new Map<string, KV>();
+  private readonly history: WatchEvent[] = [];
+  private readonly watchers = new Set<{ prefix: string; handlers: WatchHandlers }>();
+
+  async get(key: string): Promise<KV | null> {
+    return this.data.get(key) ?? null;
+  }
+
+  async list(prefix: string): Promise<KVList> {
+    const kvs = [...this.data.values()].filter((kv) => kv.key.startsWith(prefix)).sort((a, b) => (a.key < b.key ? -1 : 1));
+    return { kvs, revision: String(this.rev) };
+  }
+
+  private write(key: string, value: string): KV {
+    const kv = { key, value, revision: String(++this.rev) };
+    this.data.set(key, kv);
+    this.emit({ type: 'put', ...kv });
+    return kv;
+  }
+
+  private emit(ev: WatchEvent): void {
+    this.history.push(ev);
+    for (const w of this.watchers) if (ev.key.startsWith(w.prefix)) w.handlers.onEvents([ev]);
+  }
+
+  async create(key: string, value: string): Promise<KV> {
+    if (this.data.has(key)) throw new DatastoreError('AlreadyExists', `${key} already exists`, key);
+    return this.write(key, value);
+  }
+
+  async update(key: string, value: string, revision: string): Promise<KV> {
+    const cur = this.data.get(key);
+    if (!cur) throw new DatastoreError('NotFound', `${key} does not exist`, key);
+    if (cur.revision !== revision) throw new DatastoreError('Conflict', `${key} was modified concurrently (revision ${revision} is stale)`, key);
+    return this.write(key, value);
+  }
+
+  async put(key: string, value: string): Promise<KV> {
+    return this.write(key, value);
+  }
+
+  async delete(key: string, revision?: string): Promise<void> {
+    const cur = this.data.get(key);
+    if (!cur) throw new DatastoreError('NotFound', `${key} does not exist`, key);
+    if (revision !== undefined && cur.revision !== revision) {
+      throw new DatastoreError('Conflict', `${key} was modified concurrently (revision ${revision} is stale)`, key);
+    }
+    this.data.delete(key);
+    this.emit({ type: 'delete', key, revision: String(++this.rev) });
+  }
+
+  async watch(prefix: string, fromRevision: string, handlers: WatchHandlers): Promise<Watch> {
+    const from = Number(fromRevision);
+    const backlog = this.history.filter((e) => Number(e.revision) >= from && e.key.startsWith(prefix));
+    if (backlog.length) queueMicrotask(() => handlers.onEvents(backlog));
+    const w = { prefix, handlers };
+    this.watchers.add(w);
+    return { close: async () => void this.watchers.delete(w) };
+  }
+
+  async close(): Promise<void> {
+    this.watchers.clear();
+  }
+}

@@ -1,0 +1,57 @@
+import { spawn } from 'node:child_process';
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  /** don't throw on a non-zero exit */
+  allowFail?: boolean;
+}
+
+export class ExecError extends Error {
+  constructor(
+    readonly cmd: string[],
+    readonly result: ExecResult,
+  ) {
+    super(`${cmd.join(' ')} exited ${result.code}: ${result.stderr.trim() || result.stdout.trim()}`);
+    this.name = 'ExecError';
+  }
+}
+
+/** Run a program with an argument array (never a shell string). */
+export function run(cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd[0]!, cmd.slice(1), {
+      env: opts.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    if (opts.timeoutMs) timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(new Error(`cannot run ${cmd[0]}: ${e.message}`));
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      const result = {
+        code: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+      };
+      if (result.code !== 0 && !opts.allowFail) reject(new ExecError(cmd, result));
+      else resolve(result);
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+  });
+}

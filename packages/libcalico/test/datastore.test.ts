@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EtcdDatastore } from '@calico/libcalico/datastore/etcd';
+import { MemoryDatastore, Syncer, DatastoreError, type Datastore, type WatchEvent } from '@calico/libcalico';
+import { startEtcd, type TestEtcd } from '../../../test/helpers/etcd.js';
+
+let etcd: TestEtcd;
+beforeAll(async () => {
+  etcd = await startEtcd();
+});
+afterAll(async () => {
+  await etcd?.stop();
+});
+
+const impls: [string, () => Datastore][] = [
+  ['memory', () => new MemoryDatastore()],
+  ['etcd', () => new EtcdDatastore({ endpoints: [etcd.endpoint], timeoutMs: 3000 })],
+];
+
+describe.each(impls)('%s datastore', (_name, make) => {
+  it('creates once, CASes on revision, deletes', async () => {
+    const ds = make();
+    const k = `/t/${Math.random()}/a`;
+    const a = await ds.create(k, '1');
+    await expect(ds.create(k, '2')).rejects.toMatchObject({ code: 'AlreadyExists' });
+    const b = await ds.update(k, '2', a.revision);
+    await expect(ds.update(k, '3', a.revision)).rejects.toMatchObject({ code: 'Conflict' });
+    expect((await ds.get(k))?.value).toBe('2');
+    await expect(ds.delete(k, a.revision)).rejects.toBeInstanceOf(DatastoreError);
+    await ds.delete(k, b.revision);
+    expect(await ds.get(k)).toBeNull();
+    await expect(ds.delete(k)).rejects.toMatchObject({ code: 'NotFound' });
+    await expect(ds.update(k, 'x', b.revision)).rejects.toMatchObject({ code: 'NotFound' });
+    await ds.close();
+  });
+
+  it('watches a prefix from a revision (resume)', async () => {
+    const ds = make();
+    const p = `/t/${Math.random()}/`;
+    const first = await ds.put(p + 'x', '1');
+    await ds.put(p + 'y', '2');
+    await ds.delete(p + 'x');
+    const seen: WatchEvent[] = [];
+    const w = await ds.watch(p, first.revision, { onEvents: (e) => seen.push(...e), onError: () => {} });
+    await ds.put(p + 'z', '3');
+    await new Promise((r) => setTimeout(r, 300));
+    await w.close();
+    expect(seen.map((e) => `${e.type}:${e.key.slice(p.length)}`)).toEqual(['put:x', 'put:y', 'delete:x', 'put:z']);
+    await ds.close();
+  });
+
+  it('syncer delivers a snapshot then updates', async () => {
+    const ds = make();
+    const p = `/t/${Math.random()}/`;
+    await ds.put(p + 'a', '1');
+    const snaps: string[][] = [];
+    const ups: string[] = [];
+    const s = new Syncer(ds, [p], {
+      onSnapshot: (kvs) => snaps.push(kvs.map((k) => k.key.slice(p.length))),
+      onUpdates: (evs) => ups.push(...evs.map((e) => e.key.slice(p.length))),
+    });
+    s.start();
+    await new Promise((r) => setTimeout(r, 200));
+    await ds.put(p + 'b', '2');
+    await new Promise((r) => setTimeout(r, 300));
+    await s.stop();
+    expect(snaps).toEqual([['a']]);
+    expect(ups).toEqual(['b']);
+    await ds.close();
+  });
+});
+
+describe('etcd unavailability', () => {
+  it('fails within seconds naming the endpoint', async () => {
+    const ds = new EtcdDatastore({ endpoints: ['http://127.0.0.1:1'], timeoutMs: 1000 });
+    const t0 = Date.now();
+    await expect(ds.get('/x')).rejects.toThrow(/127\.0\.0\.1:1/);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    await ds.close();
+  });
+});
