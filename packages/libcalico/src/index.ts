@@ -10,3 +10,4 @@ export * from './resources/kinds.js';
 export * from './resources/types.js';
 export * from './resources/validate.js';
 export * from './resources/client.js';
+export * from './net.js';

@@ -1,0 +1,121 @@
+import { Address4, Address6 } from 'ip-address';
+import { ValidationError } from './errors.js';
+
+/**
+ * IP and CIDR maths for both families, on bigint so IPv6 is exact.
+ * Parsing is strict: a CIDR with host bits set is an error, not rounded.
+ */
+export type Family = 4 | 6;
+
+export interface Cidr {
+  family: Family;
+  /** network address as an integer */
+  base: bigint;
+  prefix: number;
+}
+
+const bits = (f: Family): number => (f === 4 ? 32 : 128);
+
+export function ipFamily(ip: string): Family | undefined {
+  if (Address4.isValid(ip) && /^\d+\.\d+\.\d+\.\d+$/.test(ip)) return 4;
+  if (!ip.includes('/') && Address6.isValid(ip)) return 6;
+  return undefined;
+}
+
+/** Parse an address (no prefix) to an integer; throws ValidationError naming `field`. */
+export function parseIp(ip: string, field = 'ip'): { family: Family; value: bigint } {
+  const f = ipFamily(ip);
+  if (f === 4) return { family: 4, value: new Address4(ip).bigInt() };
+  if (f === 6) return { family: 6, value: new Address6(ip).bigInt() };
+  throw new ValidationError(field, `${JSON.stringify(ip)} is not a valid IP address`);
+}
+
+export function isIp(ip: string): boolean {
+  return ipFamily(ip) !== undefined;
+}
+
+export function formatIp(family: Family, value: bigint): string {
+  return family === 4 ? Address4.fromBigInt(value).correctForm() : Address6.fromBigInt(value).correctForm();
+}
+
+/** Canonical text form of an address ("fd00:0::1" → "fd00::1"). */
+export function canonicalIp(ip: string): string {
+  const p = parseIp(ip);
+  return formatIp(p.family, p.value);
+}
+
+/**
+ * Parse "a.b.c.d/n" or "x::/n". With `allowHostBits` a host address with a
+ * prefix (an interface address such as 198.18.0.1/24) is accepted and kept
+ * as the network it belongs to.
+ */
+export function parseCidr(text: string, field = 'cidr', allowHostBits = false): Cidr {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(text ?? '');
+  if (!m) throw new ValidationError(field, `${JSON.stringify(text)} is not a valid CIDR (expected address/prefix)`);
+  const { family, value } = parseIp(m[1]!, field);
+  const prefix = Number(m[2]);
+  if (prefix > bits(family)) throw new ValidationError(field, `prefix /${prefix} is too long for IPv${family}`);
+  const base = value & netmask(family, prefix);
+  if (base !== value && !allowHostBits) {
+    throw new ValidationError(field, `${text} has host bits set (did you mean ${formatIp(family, base)}/${prefix}?)`);
+  }
+  return { family, base, prefix };
+}
+
+/** Like parseCidr, but a bare address means a host route (/32 or /128). */
+export function parseCidrOrIp(text: string, field = 'cidr'): Cidr {
+  if (!text.includes('/')) {
+    const { family, value } = parseIp(text, field);
+    return { family, base: value, prefix: bits(family) };
+  }
+  return parseCidr(text, field);
+}
+
+export function netmask(family: Family, prefix: number): bigint {
+  const b = BigInt(bits(family));
+  return ((1n << b) - 1n) ^ ((1n << (b - BigInt(prefix))) - 1n);
+}
+
+export function cidrSize(c: Cidr): bigint {
+  return 1n << BigInt(bits(c.family) - c.prefix);
+}
+
+export function cidrLast(c: Cidr): bigint {
+  return c.base + cidrSize(c) - 1n;
+}
+
+export function formatCidr(c: Cidr): string {
+  return `${formatIp(c.family, c.base)}/${c.prefix}`;
+}
+
+/** Canonical text of a CIDR ("fd00:0:0::/64" → "fd00::/64"). */
+export function canonicalCidr(text: string): string {
+  return formatCidr(parseCidr(text));
+}
+
+export function cidrContainsIp(c: Cidr, family: Family, value: bigint): boolean {
+  return c.family === family && value >= c.base && value <= cidrLast(c);
+}
+
+export function cidrContains(outer: Cidr, inner: Cidr): boolean {
+  return outer.family === inner.family && inner.prefix >= outer.prefix && inner.base >= outer.base && cidrLast(inner) <= cidrLast(outer);
+}
+
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  return a.family === b.family && a.base <= cidrLast(b) && b.base <= cidrLast(a);
+}
+
+/** The `index`-th subnet of size /`prefix` inside `c`. */
+export function subnetAt(c: Cidr, prefix: number, index: bigint): Cidr {
+  return { family: c.family, prefix, base: c.base + index * (1n << BigInt(bits(c.family) - prefix)) };
+}
+
+/** Number of /`prefix` subnets inside `c`. */
+export function subnetCount(c: Cidr, prefix: number): bigint {
+  return 1n << BigInt(prefix - c.prefix);
+}
+
+/** The /`prefix` subnet that contains an address. */
+export function enclosing(family: Family, value: bigint, prefix: number): Cidr {
+  return { family, prefix, base: value & netmask(family, prefix) };
+}
