@@ -5,6 +5,9 @@ import type { Bench, BenchResult } from './types.js';
 
 const registry: Record<string, () => Promise<{ default: Bench }>> = {
   // name: () => import('./name.js'),  (each bench registers itself here)
+  'e2e-reach': () => import('./e2e-reach.js'),
+  'mesh-up': () => import('./mesh-up.js'),
+  confd: () => import('./confd.js'),
 };
 
 const fmt = (n: number | undefined): string =>

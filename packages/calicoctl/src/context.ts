@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Datastore, ResourceClient } from '@calico/libcalico';
+import type { Datastore, EtcdConfig, ResourceClient } from '@calico/libcalico';
 
 /** Global options every command can read (from the root program). */
 export interface GlobalOpts {
@@ -14,13 +14,52 @@ export function globalOpts(cmd: Command): GlobalOpts {
 }
 
 /**
+ * The CLI's per-request etcd deadline when ETCD_TIMEOUT_MS is not set: an
+ * operator at a terminal should hear about a dead etcd within seconds.
+ */
+const CLI_ETCD_TIMEOUT_MS = 3000;
+
+export interface CtlClient {
+  ds: Datastore;
+  client: ResourceClient;
+  close(): Promise<void>;
+}
+
+/**
  * Open the datastore for a command (loads the etcd client lazily).
  * Call `close()` when done so the process can exit.
  */
-export async function openClient(cmd: Command): Promise<{ ds: Datastore; client: ResourceClient; close(): Promise<void> }> {
-  const lib = await import('@calico/libcalico');
-  const cfg = lib.etcdConfigFromEnv(process.env, globalOpts(cmd).etcdEndpoints);
-  const ds = await lib.connectDatastore(cfg);
-  const client = new lib.ResourceClient(ds);
-  return { ds, client, close: () => ds.close() };
+export async function openClient(cmd: Command): Promise<CtlClient> {
+  // Sub-path imports: the libcalico index would load every module (logging, plumbing, …).
+  const [{ etcdConfigFromEnv }, { ResourceClient }] = await Promise.all([
+    import('@calico/libcalico/config'),
+    import('@calico/libcalico/resources/client'),
+  ]);
+  const cfg = etcdConfigFromEnv(process.env, globalOpts(cmd).etcdEndpoints);
+  if (!process.env.ETCD_TIMEOUT_MS) cfg.timeoutMs = CLI_ETCD_TIMEOUT_MS;
+  const ds = await openDatastore(cfg);
+  return { ds, client: new ResourceClient(ds), close: () => ds.close() };
+}
+
+/**
+ * etcd over its JSON gateway (fast to load, see etcd-gateway.ts), or over
+ * gRPC with the etcd3 client when CALICOCTL_ETCD_CLIENT=grpc.
+ */
+async function openDatastore(cfg: EtcdConfig): Promise<Datastore> {
+  if (process.env.CALICOCTL_ETCD_CLIENT === 'grpc') {
+    const { connectDatastore } = await import('@calico/libcalico/datastore/connect');
+    return connectDatastore(cfg);
+  }
+  const { GatewayDatastore } = await import('./etcd-gateway.js');
+  return new GatewayDatastore(cfg);
+}
+
+/** Run `fn` with an open client and always close it afterwards. */
+export async function withClient<T>(cmd: Command, fn: (c: CtlClient) => Promise<T>): Promise<T> {
+  const c = await openClient(cmd);
+  try {
+    return await fn(c);
+  } finally {
+    await c.close();
+  }
 }

@@ -1,5 +1,13 @@
-/** Print one line on stderr for any failure: the field or resource and the reason. */
+/** A failure the user caused (bad arguments, a state that forbids the action): reported as is. */
+export class CliError extends Error {
+  override name = 'CliError';
+}
+
+/**
+ * Print one line on stderr for any failure: the field or resource and the
+ * reason. Multi-line messages (e.g. from a library) are folded onto one line.
+ */
 export function reportError(e: unknown): void {
   const msg = e instanceof Error ? e.message : String(e);
-  process.stderr.write(`Error: ${msg}\n`);
+  process.stderr.write(`Error: ${msg.replace(/\s*\n\s*/g, '; ')}\n`);
 }

@@ -1,24 +1,16 @@
 #!/usr/bin/env node
-// calicoctl: the operator CLI. Only commander and the command definitions are
-// loaded up front; each action imports what it needs (etcd client, IPAM, …)
-// so that `calicoctl version` starts about as fast as node itself.
-import { Command, CommanderError } from 'commander';
-import { registerAll } from './commands/index.js';
-import { reportError } from './errors.js';
+// calicoctl: the operator CLI. `calicoctl version` is answered before
+// commander and the command definitions load; every other command loads
+// commander and only the light command modules, and each action imports what
+// it needs (etcd client, IPAM, …) when it runs.
+import { versionText } from './commands/version.js';
 
-const program = new Command('calicoctl')
-  .description('Manage a Calico-style L3 network: pools, profiles, policy, BGP, nodes, endpoints and IPAM')
-  .option('--etcd-endpoints <urls>', 'comma-separated etcd endpoints (env ETCD_ENDPOINTS)')
-  .option('-l, --log-level <level>', 'log level: debug, info, warn, error, none', 'warn')
-  .showHelpAfterError()
-  .exitOverride();
-
-registerAll(program);
-
-try {
-  await program.parseAsync(process.argv);
-} catch (e) {
-  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 1);
-  reportError(e);
-  process.exit(1);
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === 'version' || args[0] === '--version')) {
+  process.stdout.write(versionText());
+} else {
+  const { runCli } = await import('./cli.js');
+  const code = await runCli(process.argv);
+  // Exit now: a closed etcd client can keep timers alive for a while.
+  process.exit(code);
 }

@@ -1,12 +1,16 @@
 import type { Command } from 'commander';
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+
+export function versionText(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `Client Version:    v${pkg.version}\nAPI Version:       projectcalico.org/v3\n`;
+}
 
 export function registerVersion(program: Command): void {
   program
     .command('version')
     .description('print the client version')
     .action(() => {
-      const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
-      process.stdout.write(`Client Version:    v${pkg.version}\nAPI Version:       projectcalico.org/v3\n`);
+      process.stdout.write(versionText());
     });
 }

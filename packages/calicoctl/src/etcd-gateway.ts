@@ -1,0 +1,187 @@
+// A Datastore over etcd's v3 JSON gateway (`POST /v3/kv/range|put|txn` on the
+// client port, same TLS), for calicoctl's short-lived requests. Loading the
+// gRPC client (etcd3 → grpc-js + protobufjs) costs a CLI run ~200 ms before
+// the first request; node:http costs nothing. Watches, which only long-running
+// commands need, are delegated to libcalico's etcd3 datastore, loaded on first use.
+import { request as httpRequest, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { DatastoreError } from '@calico/libcalico/errors';
+import { readFileIf, type EtcdConfig } from '@calico/libcalico/config';
+import type { Datastore, KV, KVList, Watch, WatchHandlers } from '@calico/libcalico/datastore/types';
+
+interface GwKV {
+  key: string;
+  value?: string;
+  mod_revision: string;
+}
+interface GwHeader {
+  revision: string;
+}
+interface GwRange {
+  header: GwHeader;
+  kvs?: GwKV[];
+}
+interface GwTxn {
+  header: GwHeader;
+  succeeded?: boolean;
+  responses?: { response_range?: { kvs?: GwKV[] } }[];
+}
+
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+const unb64 = (s: string | undefined): string => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
+const toKV = (kv: GwKV): KV => ({ key: unb64(kv.key), value: unb64(kv.value), revision: kv.mod_revision });
+
+/** The range_end that selects every key starting with `prefix`. */
+function prefixEnd(prefix: string): string {
+  const b = Buffer.from(prefix, 'utf8');
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i]! < 0xff) {
+      const end = Buffer.from(b.subarray(0, i + 1));
+      end[i]!++;
+      return end.toString('base64');
+    }
+  }
+  return b64('\0');
+}
+
+export class GatewayDatastore implements Datastore {
+  private readonly endpoints: URL[];
+  private readonly tls: Pick<RequestOptions & { ca?: Buffer; cert?: Buffer; key?: Buffer }, 'ca' | 'cert' | 'key'>;
+  /** index of the endpoint that answered last */
+  private current = 0;
+  private watcher?: Promise<Datastore>;
+
+  constructor(private readonly cfg: EtcdConfig) {
+    this.endpoints = cfg.endpoints.map((e) => new URL(e));
+    this.tls = { ca: readFileIf(cfg.caFile), cert: readFileIf(cfg.certFile), key: readFileIf(cfg.keyFile) };
+  }
+
+  private post<T>(url: URL, path: string, body: unknown): Promise<T> {
+    const data = JSON.stringify(body);
+    const https = url.protocol === 'https:';
+    return new Promise<T>((resolve, reject) => {
+      const req = (https ? httpsRequest : httpRequest)(
+        {
+          host: url.hostname,
+          port: url.port || (https ? 443 : 2379),
+          path,
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+          timeout: this.cfg.timeoutMs,
+          ...(https ? this.tls : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let json: unknown;
+            try {
+              json = JSON.parse(text);
+            } catch {
+              return reject(new HttpError(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+            }
+            if (res.statusCode !== 200) {
+              const msg = (json as { message?: string; error?: string }).message ?? (json as { error?: string }).error ?? text;
+              return reject(new HttpError(`HTTP ${res.statusCode}: ${msg}`));
+            }
+            resolve(json as T);
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.cfg.timeoutMs} ms`)));
+      req.on('error', reject);
+      req.end(data);
+    });
+  }
+
+  /** Try the endpoints in turn (starting with the last good one) until one answers. */
+  private async call<T>(path: string, body: unknown, key?: string): Promise<T> {
+    const failures: string[] = [];
+    for (let n = 0; n < this.endpoints.length; n++) {
+      const i = (this.current + n) % this.endpoints.length;
+      const url = this.endpoints[i]!;
+      try {
+        const res = await this.post<T>(url, path, body);
+        this.current = i;
+        return res;
+      } catch (e) {
+        // etcd answered with an error: another endpoint would say the same
+        if (e instanceof HttpError) throw new DatastoreError('Unavailable', `etcd at ${url.origin}: ${e.message}`, key);
+        failures.push(`${url.origin}: ${(e as Error).message}`);
+      }
+    }
+    throw new DatastoreError('Unavailable', `cannot reach etcd (${failures.join('; ')})`, key);
+  }
+
+  async get(key: string): Promise<KV | null> {
+    const res = await this.call<GwRange>('/v3/kv/range', { key: b64(key) }, key);
+    return res.kvs?.[0] ? toKV(res.kvs[0]) : null;
+  }
+
+  async list(prefix: string): Promise<KVList> {
+    const res = await this.call<GwRange>('/v3/kv/range', { key: b64(prefix), range_end: prefixEnd(prefix) }, prefix);
+    return { kvs: (res.kvs ?? []).map(toKV), revision: res.header.revision };
+  }
+
+  private txn(key: string, compare: object, success: object): Promise<GwTxn> {
+    return this.call<GwTxn>(
+      '/v3/kv/txn',
+      { compare: [{ key: b64(key), ...compare }], success: [success], failure: [{ request_range: { key: b64(key) } }] },
+      key,
+    );
+  }
+
+  /** After a failed compare: gone (NotFound) or moved (Conflict). */
+  private failed(res: GwTxn, key: string, revision?: string): DatastoreError {
+    if (!res.responses?.[0]?.response_range?.kvs?.length) return new DatastoreError('NotFound', `${key} does not exist`, key);
+    return new DatastoreError('Conflict', `${key} was modified concurrently (revision ${revision} is stale)`, key);
+  }
+
+  async create(key: string, value: string): Promise<KV> {
+    const res = await this.txn(
+      key,
+      { target: 'CREATE', result: 'EQUAL', create_revision: '0' },
+      { request_put: { key: b64(key), value: b64(value) } },
+    );
+    if (!res.succeeded) throw new DatastoreError('AlreadyExists', `${key} already exists`, key);
+    return { key, value, revision: res.header.revision };
+  }
+
+  async update(key: string, value: string, revision: string): Promise<KV> {
+    const res = await this.txn(
+      key,
+      { target: 'MOD', result: 'EQUAL', mod_revision: revision },
+      { request_put: { key: b64(key), value: b64(value) } },
+    );
+    if (!res.succeeded) throw this.failed(res, key, revision);
+    return { key, value, revision: res.header.revision };
+  }
+
+  async put(key: string, value: string): Promise<KV> {
+    const res = await this.call<{ header: GwHeader }>('/v3/kv/put', { key: b64(key), value: b64(value) }, key);
+    return { key, value, revision: res.header.revision };
+  }
+
+  async delete(key: string, revision?: string): Promise<void> {
+    const compare =
+      revision === undefined
+        ? { target: 'CREATE', result: 'GREATER', create_revision: '0' }
+        : { target: 'MOD', result: 'EQUAL', mod_revision: revision };
+    const res = await this.txn(key, compare, { request_delete_range: { key: b64(key) } });
+    if (!res.succeeded) throw this.failed(res, key, revision);
+  }
+
+  async watch(prefix: string, fromRevision: string, handlers: WatchHandlers): Promise<Watch> {
+    this.watcher ??= import('@calico/libcalico/datastore/connect').then((m) => m.connectDatastore(this.cfg));
+    return (await this.watcher).watch(prefix, fromRevision, handlers);
+  }
+
+  async close(): Promise<void> {
+    if (this.watcher) await (await this.watcher).close();
+  }
+}
+
+/** etcd answered, with an error status. */
+class HttpError extends Error {}

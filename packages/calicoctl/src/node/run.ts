@@ -1,0 +1,199 @@
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ValidationError, createLogger, etcdConfigFromEnv, nodePaths, type EtcdConfig, type ResourceClient } from '@calico/libcalico';
+import { autodetect, explicitAddress, type HostAddress } from './autodetect.js';
+import { checkSystem } from './checksystem.js';
+import type { Backend } from './children.js';
+import {
+  logTail,
+  pidAlive,
+  readState,
+  runningSupervisor,
+  supervisorLogFile,
+  supervisorStateFile,
+  type NodeLayout,
+} from './layout.js';
+import { stopSupervisor } from './stop.js';
+import { registerNode, unregisterAfterFailure } from './registration.js';
+import { Supervisor } from './supervisor.js';
+
+export interface RunOptions {
+  name: string;
+  ip: string;
+  ip6?: string;
+  as?: string;
+  backend: string;
+  foreground: boolean;
+  ipAutodetectionMethod: string;
+  ip6AutodetectionMethod: string;
+  /** --etcd-endpoints, if given */
+  etcdEndpoints?: string;
+  /** how long to wait for the node to come up */
+  timeoutMs?: number;
+}
+
+interface Parsed {
+  backend: Backend;
+  asNumber?: number;
+}
+
+const POLL_MS = 50;
+
+function parseOptions(o: RunOptions): Parsed {
+  if (o.backend !== 'bird' && o.backend !== 'none') throw new ValidationError('--backend', `must be bird or none, got ${JSON.stringify(o.backend)}`);
+  if (!o.name || !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(o.name)) {
+    throw new ValidationError('--name', `${JSON.stringify(o.name)} is not a valid node name (lower-case letters, digits, '-' and '.')`);
+  }
+  let asNumber: number | undefined;
+  if (o.as !== undefined) {
+    asNumber = parseAsNumber(o.as, '--as');
+  }
+  return { backend: o.backend, asNumber };
+}
+
+/** AS numbers as plain (1–4294967295) or asdot (1.10) notation. */
+export function parseAsNumber(text: string, field: string): number {
+  const dot = /^(\d+)\.(\d+)$/.exec(text);
+  const n = dot ? Number(dot[1]) * 65536 + Number(dot[2]) : /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 4294967295 || (dot && (Number(dot[1]) > 65535 || Number(dot[2]) > 65535))) {
+    throw new ValidationError(field, `${JSON.stringify(text)} is not an AS number (1-4294967295 or asdot x.y)`);
+  }
+  return n;
+}
+
+async function resolveAddress(value: string | undefined, family: 4 | 6, method: string, warn: (m: string) => void): Promise<HostAddress | undefined> {
+  if (value === undefined || value === '') return undefined;
+  const field = family === 4 ? '--ip' : '--ip6';
+  if (value === 'autodetect') return autodetect(family, method, family === 4 ? '--ip-autodetection-method' : '--ip6-autodetection-method');
+  return explicitAddress(value, family, field, warn);
+}
+
+/** Forwarding on, in this network namespace (the host's). */
+function enableForwarding(): void {
+  writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+  if (existsSync('/proc/sys/net/ipv6/conf/all/forwarding')) writeFileSync('/proc/sys/net/ipv6/conf/all/forwarding', '1');
+}
+
+/** The environment the supervisor and its children run with. */
+function childEnv(name: string, backend: Backend, etcd: EtcdConfig, layout: NodeLayout, addrs: { v4?: HostAddress; v6?: HostAddress }): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODENAME: name,
+    ETCD_ENDPOINTS: etcd.endpoints.join(','),
+    CALICO_RUN_DIR: layout.runDir,
+    CALICO_LOG_DIR: layout.logDir,
+    CALICO_CONFD_DIR: layout.confdDir,
+    CALICO_NETWORKING_BACKEND: backend,
+  };
+  if (addrs.v4) env.IP = addrs.v4.ip;
+  if (addrs.v6) env.IP6 = addrs.v6.ip;
+  return env;
+}
+
+export interface RunResult {
+  supervisorPid: number;
+  warnings: string[];
+}
+
+/**
+ * `calicoctl node run`: check the system, register the Node, enable
+ * forwarding, make the node's directories and start the supervisor
+ * (detached, or in this process with --foreground). Resolves once every
+ * child is ready; on failure the supervisor is stopped and the Node
+ * resource put back as it was.
+ */
+export async function runNode(o: RunOptions, client: ResourceClient, out: (line: string) => void): Promise<RunResult> {
+  const { backend, asNumber } = parseOptions(o);
+  const layout = nodePaths(process.env);
+  const etcd = etcdConfigFromEnv(process.env, o.etcdEndpoints);
+  const already = runningSupervisor(layout);
+  if (already) throw new Error(`calico-node is already running here (pid ${already}, run dir ${layout.runDir}): run \`calicoctl node stop\` first`);
+
+  const checks = await checkSystem({ backend, etcd });
+  const failed = checks.filter((c) => !c.ok);
+  if (failed.length) throw new Error(`system check failed: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')} (see calicoctl node checksystem)`);
+
+  const warnings: string[] = [];
+  const warn = (m: string) => {
+    warnings.push(m);
+    out(`WARNING: ${m}`);
+  };
+  const v4 = await resolveAddress(o.ip, 4, o.ipAutodetectionMethod, warn);
+  const v6 = await resolveAddress(o.ip6, 6, o.ip6AutodetectionMethod, warn);
+  if (backend === 'bird' && !v4) throw new ValidationError('--ip', 'an IPv4 address is required with --backend bird (it is the BGP router id)');
+
+  const { before } = await registerNode(client, { name: o.name, ipv4: v4, ipv6: v6, asNumber });
+  out(`Node ${o.name} registered (IPv4 ${v4 ? `${v4.ip}/${v4.prefixLen}` : 'none'}, IPv6 ${v6 ? `${v6.ip}/${v6.prefixLen}` : 'none'}${asNumber ? `, AS ${asNumber}` : ''})`);
+  try {
+    enableForwarding();
+    for (const d of [layout.runDir, layout.logDir, layout.confdDir]) mkdirSync(d, { recursive: true });
+    const env = childEnv(o.name, backend, etcd, layout, { v4, v6 });
+    if (o.foreground) {
+      await runForeground(o.name, backend, layout, env);
+      return { supervisorPid: process.pid, warnings };
+    }
+    const pid = await startDetached(layout, env, o.timeoutMs ?? 120_000);
+    out(`Calico node ${o.name} is running (supervisor pid ${pid}; logs in ${layout.logDir})`);
+    return { supervisorPid: pid, warnings };
+  } catch (e) {
+    await unregisterAfterFailure(client, o.name, before).catch(() => {});
+    throw e;
+  }
+}
+
+/** The supervisor in this process; returns after it has stopped on SIGTERM/SIGINT. */
+async function runForeground(nodeName: string, backend: Backend, layout: NodeLayout, env: NodeJS.ProcessEnv): Promise<void> {
+  const log = createLogger('calico-node', env.CALICO_NODE_LOGLEVEL ?? 'info');
+  const sup = new Supervisor({ layout, nodeName, backend, env, log });
+  let stopping: Promise<void> | undefined;
+  const stopped = new Promise<void>((resolve) => {
+    const onSignal = () => {
+      stopping ??= sup.stop().then(resolve);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await sup.start();
+  await stopped;
+}
+
+/** `calicoctl node supervise`: the detached supervisor that `node run` starts. */
+export async function superviseFromEnv(): Promise<void> {
+  const { nodeName } = await import('@calico/libcalico');
+  const layout = nodePaths(process.env);
+  const backend = (process.env.CALICO_NETWORKING_BACKEND === 'none' ? 'none' : 'bird') as Backend;
+  // a start-up failure is also in calico-node.json, where `node run` reads it
+  await runForeground(nodeName(process.env), backend, layout, process.env);
+}
+
+/** Start `calicoctl node supervise` in its own session and wait until it reports the node up. */
+async function startDetached(layout: NodeLayout, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<number> {
+  rmSync(supervisorStateFile(layout), { force: true });
+  const main = fileURLToPath(new URL('../main.js', import.meta.url));
+  const logFile = supervisorLogFile(layout);
+  const fd = openSync(logFile, 'a');
+  let pid: number | undefined;
+  try {
+    const child = spawn(process.execPath, [main, 'node', 'supervise'], { detached: true, stdio: ['ignore', fd, fd], env });
+    child.unref();
+    pid = child.pid;
+  } finally {
+    closeSync(fd);
+  }
+  if (!pid) throw new Error(`cannot start the supervisor (${process.execPath} ${main})`);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = readState(layout);
+    if (st?.pid === pid && st.state === 'running') return pid;
+    if (st?.pid === pid && st.state === 'failed') throw new Error(`node failed to start: ${st.error}`);
+    if (!pidAlive(pid)) {
+      throw new Error(`the supervisor (pid ${pid}) exited during start-up; last lines of ${logFile}: ${logTail(logFile)}`);
+    }
+    if (Date.now() > deadline) {
+      await stopSupervisor(layout, pid, false);
+      throw new Error(`node did not come up within ${timeoutMs} ms (state ${st?.state ?? 'unknown'}); see ${layout.logDir}`);
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}

@@ -1,0 +1,44 @@
+import { rmSync } from 'node:fs';
+import { childPidFile, pidAlive, pidRuns, readState, runningSupervisor, supervisorPidFile, type NodeLayout } from './layout.js';
+
+const POLL_MS = 50;
+
+/**
+ * Stop a supervisor and wait until it and every child it reported are gone.
+ * SIGTERM lets it stop its children cleanly; `force` SIGKILLs all of them at
+ * once (children by the pids it recorded).
+ */
+export async function stopSupervisor(layout: NodeLayout, pid: number, force: boolean, timeoutMs = 30_000): Promise<void> {
+  const children = Object.values(readState(layout)?.children ?? {})
+    .filter((c) => pidRuns(c.pid, c.argv[0]!))
+    .map((c) => c.pid!);
+  const signal = (p: number, s: NodeJS.Signals) => {
+    try {
+      process.kill(p, s);
+    } catch {
+      // already gone
+    }
+  };
+  signal(pid, force ? 'SIGKILL' : 'SIGTERM');
+  if (force) for (const c of children) signal(c, 'SIGKILL');
+  const deadline = Date.now() + timeoutMs;
+  while ([pid, ...children].some(pidAlive)) {
+    if (Date.now() > deadline) {
+      const left = [pid, ...children].filter(pidAlive);
+      throw new Error(`calico-node did not stop within ${timeoutMs} ms (pids still running: ${left.join(', ')}): use \`calicoctl node stop --force\``);
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  rmSync(supervisorPidFile(layout), { force: true });
+  if (force) {
+    for (const name of Object.keys(readState(layout)?.children ?? {})) rmSync(childPidFile(layout, name), { force: true });
+  }
+}
+
+/** `calicoctl node stop`: returns false if no node was running here. */
+export async function stopNode(layout: NodeLayout, force: boolean): Promise<{ pid?: number }> {
+  const pid = runningSupervisor(layout);
+  if (!pid) return {};
+  await stopSupervisor(layout, pid, force);
+  return { pid };
+}

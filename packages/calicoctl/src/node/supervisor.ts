@@ -1,0 +1,270 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import type { Logger } from '@calico/libcalico';
+import { birdAnswers } from './bird-client.js';
+import { confdOnetime, nodeChildren, type Backend, type ChildSpec, type Readiness } from './children.js';
+import {
+  childLogFile,
+  childPidFile,
+  logTail,
+  supervisorPidFile,
+  supervisorStateFile,
+  type ChildState,
+  type NodeLayout,
+  type NodeState,
+  type SupervisorState,
+} from './layout.js';
+
+export interface SupervisorOptions {
+  layout: NodeLayout;
+  nodeName: string;
+  backend: Backend;
+  /** environment of every child (NODENAME, ETCD_*, CALICO_*_DIR, FELIX_*) */
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+  /** how long each child may take to become ready */
+  startTimeoutMs?: number;
+}
+
+const POLL_MS = 50;
+const BACKOFF_MIN_MS = 100;
+const BACKOFF_MAX_MS = 10_000;
+/** a child that ran this long before dying restarts at the minimum backoff again */
+const STABLE_MS = 30_000;
+const STOP_GRACE_MS = 10_000;
+
+interface Running {
+  spec: ChildSpec;
+  proc?: ChildProcess;
+  exited?: Promise<void>;
+  state: ChildState;
+  backoffMs: number;
+  startedAtMs: number;
+  restartTimer?: NodeJS.Timeout;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Whether `p` settled within `ms` (the timer is cleared, so it never holds the process open). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export class StartupError extends Error {
+  constructor(
+    readonly child: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+/**
+ * Runs a node's processes: a one-time confd render, then bird, bird6, confd
+ * and felix (only felix with backend none). Each child logs to
+ * <logDir>/<name>.log and has <runDir>/<name>.pid. A child that dies after
+ * start-up is restarted with exponential backoff; during start-up any death
+ * fails the whole start with the tail of that child's log. The state is
+ * mirrored to <runDir>/calico-node.json for `node run`, `node status` and
+ * `node stop`.
+ */
+export class Supervisor {
+  private readonly children: Running[];
+  private state: NodeState = 'starting';
+  private error?: string;
+  private stopping = false;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    this.children = nodeChildren(opts.layout, opts.backend, opts.env).map((spec) => ({
+      spec,
+      state: { argv: spec.argv, restarts: 0, ready: false },
+      backoffMs: BACKOFF_MIN_MS,
+      startedAtMs: 0,
+    }));
+  }
+
+  /** Start everything and resolve once every child is ready; on failure everything started is stopped. */
+  async start(): Promise<void> {
+    writeFileSync(supervisorPidFile(this.opts.layout), `${process.pid}\n`);
+    this.writeState();
+    try {
+      // felix starts beside the one-time render; BIRD and confd need its output
+      const [early, late] = [this.children.filter((c) => !c.spec.afterRender), this.children.filter((c) => c.spec.afterRender)];
+      for (const c of early) this.spawnChild(c);
+      const earlyReady = Promise.all(early.map((c) => this.waitReady(c)));
+      earlyReady.catch(() => {}); // observed below; a failure must not go unhandled meanwhile
+      if (this.opts.backend === 'bird') await this.runOnce(confdOnetime(this.opts.env));
+      for (const c of late) this.spawnChild(c);
+      await Promise.all([earlyReady, ...late.map((c) => this.waitReady(c))]);
+    } catch (e) {
+      this.error = (e as Error).message;
+      this.opts.log.error({ err: this.error }, 'node start-up failed');
+      await this.stopChildren();
+      this.setState('failed');
+      rmSync(supervisorPidFile(this.opts.layout), { force: true });
+      throw e;
+    }
+    this.setState('running');
+    this.opts.log.info({ children: this.children.map((c) => `${c.spec.name}:${c.state.pid}`) }, 'node is up');
+  }
+
+  /** SIGTERM every child (last started first), SIGKILL after a grace period, wait for all. */
+  async stop(): Promise<void> {
+    this.setState('stopping');
+    await this.stopChildren();
+    this.setState('stopped');
+    rmSync(supervisorPidFile(this.opts.layout), { force: true });
+    this.opts.log.info('node stopped');
+  }
+
+  private async stopChildren(): Promise<void> {
+    this.stopping = true;
+    for (const c of this.children) clearTimeout(c.restartTimer);
+    await Promise.all(
+      [...this.children].reverse().map(async (c) => {
+        if (!c.proc || !c.exited || c.proc.exitCode !== null || c.proc.signalCode !== null) return;
+        c.proc.kill('SIGTERM');
+        if (!(await settlesWithin(c.exited, STOP_GRACE_MS))) {
+          this.opts.log.warn({ child: c.spec.name, pid: c.proc.pid }, 'child ignored SIGTERM; killing it');
+          c.proc.kill('SIGKILL');
+          await c.exited;
+        }
+      }),
+    );
+  }
+
+  /** Run a child to completion (the one-time render); a non-zero exit fails with its log. */
+  private async runOnce(spec: ChildSpec): Promise<void> {
+    const c: Running = { spec, state: { argv: spec.argv, restarts: 0, ready: false }, backoffMs: 0, startedAtMs: 0 };
+    this.spawnChild(c, false);
+    const timeout = this.opts.startTimeoutMs ?? 60_000;
+    if (!(await settlesWithin(c.exited!, timeout))) {
+      c.proc!.kill('SIGKILL');
+      await c.exited;
+      throw this.childFailure(c, `did not finish within ${timeout} ms`);
+    }
+    if (c.proc!.exitCode !== 0) throw this.childFailure(c, `exited with ${describeExit(c.proc!)}`);
+  }
+
+  private spawnChild(c: Running, supervised = true): void {
+    const { layout, env, log } = this.opts;
+    const logFile = childLogFile(layout, c.spec.logName ?? c.spec.name);
+    const fd = openSync(logFile, 'a');
+    let proc: ChildProcess;
+    try {
+      proc = spawn(c.spec.argv[0]!, c.spec.argv.slice(1), { stdio: ['ignore', fd, fd], env });
+    } finally {
+      closeSync(fd);
+    }
+    c.proc = proc;
+    c.startedAtMs = Date.now();
+    c.state = { ...c.state, pid: proc.pid, ready: false, startedAt: new Date(c.startedAtMs).toISOString() };
+    c.exited = new Promise((resolve) => proc.once('close', () => resolve()));
+    proc.on('error', (e) => log.error({ child: c.spec.name, err: e.message }, 'cannot start child'));
+    if (proc.pid) writeFileSync(childPidFile(layout, c.spec.name), `${proc.pid}\n`);
+    log.info({ child: c.spec.name, pid: proc.pid, argv: c.spec.argv }, 'started child');
+    if (supervised) proc.once('close', () => this.onExit(c, proc));
+    this.writeState();
+  }
+
+  private onExit(c: Running, proc: ChildProcess): void {
+    rmSync(childPidFile(this.opts.layout, c.spec.name), { force: true });
+    c.state = { ...c.state, pid: undefined, ready: false };
+    if (this.stopping || this.state !== 'running') {
+      this.writeState();
+      return; // start-up notices it in waitReady; stop() is waiting for it
+    }
+    if (Date.now() - c.startedAtMs >= STABLE_MS) c.backoffMs = BACKOFF_MIN_MS;
+    const delay = c.backoffMs;
+    c.backoffMs = Math.min(c.backoffMs * 2, BACKOFF_MAX_MS);
+    this.opts.log.warn(
+      { child: c.spec.name, pid: proc.pid, exit: describeExit(proc), restartInMs: delay, tail: logTail(childLogFile(this.opts.layout, c.spec.logName ?? c.spec.name), 5) },
+      'child died; restarting',
+    );
+    this.writeState();
+    c.restartTimer = setTimeout(() => {
+      if (this.stopping) return;
+      c.state.restarts++;
+      this.spawnChild(c);
+      this.waitReady(c).then(
+        () => this.opts.log.info({ child: c.spec.name, pid: c.state.pid, restarts: c.state.restarts }, 'child restarted and ready'),
+        (e: Error) => this.opts.log.warn({ child: c.spec.name, err: e.message }, 'restarted child not ready'),
+      );
+    }, delay);
+  }
+
+  /** Poll the child's readiness every 50 ms; fails if it dies or takes too long. */
+  private async waitReady(c: Running): Promise<void> {
+    const proc = c.proc!;
+    const timeout = this.opts.startTimeoutMs ?? 60_000;
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      if (proc.exitCode !== null || proc.signalCode !== null || !proc.pid) {
+        throw this.childFailure(c, `exited with ${describeExit(proc)} while starting`);
+      }
+      if (await isReady(c.spec.ready, c.startedAtMs)) break;
+      if (this.stopping) return;
+      if (Date.now() > deadline) throw this.childFailure(c, `was not ready within ${timeout} ms`);
+      await sleep(POLL_MS);
+    }
+    if (c.proc !== proc) return;
+    c.state = { ...c.state, ready: true };
+    this.writeState();
+  }
+
+  private childFailure(c: Running, what: string): StartupError {
+    const tail = logTail(childLogFile(this.opts.layout, c.spec.logName ?? c.spec.name));
+    return new StartupError(c.spec.name, `${c.spec.name} ${what}${tail ? `; last lines of its log: ${tail}` : ' (its log is empty)'}`);
+  }
+
+  private setState(s: NodeState): void {
+    this.state = s;
+    this.writeState();
+  }
+
+  private writeState(): void {
+    const file = supervisorStateFile(this.opts.layout);
+    const state: SupervisorState = {
+      pid: process.pid,
+      nodeName: this.opts.nodeName,
+      backend: this.opts.backend,
+      state: this.state,
+      ...(this.error ? { error: this.error } : {}),
+      children: Object.fromEntries(this.children.map((c) => [c.spec.name, c.state])),
+    };
+    // write-then-rename so readers never see half a file
+    writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2) + '\n');
+    renameSync(`${file}.tmp`, file);
+  }
+}
+
+async function isReady(r: Readiness, startedAtMs: number): Promise<boolean> {
+  switch (r.kind) {
+    case 'alive':
+      return Date.now() - startedAtMs >= r.ms;
+    case 'bird':
+      return birdAnswers(r.socket, 500);
+    case 'file':
+      return existsSync(r.path);
+    case 'http':
+      try {
+        const res = await fetch(r.url, { signal: AbortSignal.timeout(500) });
+        return res.ok;
+      } catch {
+        return false;
+      }
+  }
+}
+
+function describeExit(p: ChildProcess): string {
+  if (p.signalCode) return `signal ${p.signalCode}`;
+  if (p.exitCode !== null) return `code ${p.exitCode}`;
+  return 'an error before it started';
+}

@@ -1,0 +1,102 @@
+// Output helpers shared by every calicoctl command: calicoctl-style borderless
+// tables and YAML/JSON printing. Kept free of heavy imports (the YAML library
+// is loaded on first use) so command modules can import it at load time.
+import { createRequire } from 'node:module';
+import type { Resource } from '@calico/libcalico';
+import { API_VERSION } from '@calico/libcalico/resources/kinds';
+import { columnsFor, type ColumnSet } from './columns.js';
+
+export type { Column, ColumnSet } from './columns.js';
+
+export type OutputFormat = 'ps' | 'wide' | 'yaml' | 'json';
+
+/** Parse `-o` (calicoctl accepts `yml` for yaml); anything else is an error. */
+export function parseOutputFormat(raw: string | undefined): OutputFormat {
+  const f = (raw ?? 'ps').toLowerCase();
+  if (f === 'ps' || f === 'wide' || f === 'yaml' || f === 'json') return f;
+  if (f === 'yml') return 'yaml';
+  throw new Error(`unrecognized output format '${raw}' (use ps, wide, yaml or json)`);
+}
+
+/** The `-o, --output` option definition, for commands that read. */
+export const OUTPUT_FLAGS = '-o, --output <format>';
+export const OUTPUT_HELP = 'output format: ps (table), wide, yaml or json';
+
+/**
+ * A borderless table as Go's tabwriter prints it for calicoctl (minwidth 5,
+ * padding 3): upper-case headings, each column as wide as its widest cell
+ * plus 3 spaces; trailing spaces trimmed.
+ */
+export function formatTable(headers: string[], rows: string[][]): string {
+  const all = [headers.map((h) => h.toUpperCase()), ...rows];
+  const widths = headers.map((_, i) => Math.max(5, ...all.map((r) => (r[i] ?? '').length + 3)));
+  return all
+    .map((r) => headers.map((_, i) => (r[i] ?? '').padEnd(widths[i]!)).join('').trimEnd() + '\n')
+    .join('');
+}
+
+export function printTable(headers: string[], rows: string[][]): void {
+  process.stdout.write(formatTable(headers, rows));
+}
+
+type YamlModule = typeof import('yaml');
+let yamlModule: YamlModule | undefined;
+/** The `yaml` package, loaded on first use (synchronously, from its CommonJS build). */
+export function yaml(): YamlModule {
+  yamlModule ??= createRequire(import.meta.url)('yaml') as YamlModule;
+  return yamlModule;
+}
+
+export function toYaml(value: unknown): string {
+  return yaml().stringify(value, { lineWidth: 0 });
+}
+
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, null, 2) + '\n';
+}
+
+/** Print any value as YAML or JSON. */
+export function printValue(value: unknown, format: 'yaml' | 'json'): void {
+  process.stdout.write(format === 'json' ? toJson(value) : toYaml(value));
+}
+
+/** Envelope in a fixed key order, so output reads like calicoctl's. */
+function ordered(r: Resource<unknown>): Resource<unknown> {
+  return { apiVersion: r.apiVersion || API_VERSION, kind: r.kind, metadata: r.metadata, spec: r.spec };
+}
+
+export interface PrintOptions {
+  /** table columns (default: the kind's calicoctl column set) */
+  columns?: ColumnSet;
+  /** kind of the list, for `-o yaml|json` of an empty list */
+  kind?: string;
+  /** add a NAMESPACE column (get -A on namespaced kinds) */
+  namespaceColumn?: boolean;
+}
+
+/**
+ * Print resources the way `calicoctl get` does: one resource (not an array)
+ * prints bare in YAML/JSON, an array prints as a `<Kind>List` with `items`
+ * (both are accepted back by `apply -f`). Tables use the kind's ps/wide columns.
+ */
+export function printResources(resources: Resource<unknown> | Resource<unknown>[], format: OutputFormat, opts: PrintOptions = {}): void {
+  if (format === 'yaml' || format === 'json') {
+    const value = Array.isArray(resources)
+      ? {
+          apiVersion: API_VERSION,
+          kind: `${resources[0]?.kind ?? opts.kind ?? ''}List`,
+          items: resources.map(ordered),
+        }
+      : ordered(resources);
+    printValue(value, format);
+    return;
+  }
+  const list = Array.isArray(resources) ? resources : [resources];
+  const set = opts.columns ?? columnsFor(list[0]?.kind ?? opts.kind ?? '');
+  let cols = format === 'wide' && set.wide ? set.wide : set.ps;
+  if (opts.namespaceColumn) cols = [{ header: 'NAMESPACE', value: (r) => r.metadata.namespace ?? '' }, ...cols];
+  printTable(
+    cols.map((c) => c.header),
+    list.map((r) => cols.map((c) => c.value(r))),
+  );
+}

@@ -1,0 +1,143 @@
+import { join } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { Family, Logger } from '@calico/libcalico';
+import { Debouncer } from './debounce.js';
+import { DecodeCache, readInput, type BgpInput } from './inputs.js';
+import { buildBirdConfig } from './model.js';
+import { OUTPUT_FILES, Renderer } from './render.js';
+import type { StoreClient } from './store.js';
+import { ConfigRejected, ConfigWriter, type ApplyResult } from './writer.js';
+
+export interface ConfdOptions {
+  nodeName: string;
+  templatesDir: string;
+  /** CALICO_CONFD_DIR: where bird.cfg and bird6.cfg are written */
+  confdDir: string;
+  /** CALICO_RUN_DIR: where BIRD's control sockets bird.ctl and bird6.ctl are */
+  runDir: string;
+  /** reconfigure BIRD after writing (false: --no-reload) */
+  reload: boolean;
+  /** quiet period before rendering after a change */
+  debounceMs: number;
+  log: Logger;
+}
+
+const FAMILIES: Family[] = [4, 6];
+const BIRD = { 4: { check: 'bird', ctl: 'birdc', sock: 'bird.ctl' }, 6: { check: 'bird6', ctl: 'birdc6', sock: 'bird6.ctl' } } as const;
+
+/** Outcome of one family in one pass; `error` when the previous config stayed live. */
+export type FamilyOutcome = ApplyResult | 'error';
+
+/**
+ * The confd loop: datastore change or template edit → (debounce) → typed view
+ * per family → Handlebars → stage/check/rename/reload. Any failure keeps the
+ * previous config live and is retried on the next change.
+ */
+export class Confd {
+  private readonly renderer: Renderer;
+  private readonly writers: Record<Family, ConfigWriter>;
+  private readonly debouncer: Debouncer;
+  private readonly abort = new AbortController();
+  private templatesWatcher?: FSWatcher;
+  private readonly reported = new Set<string>();
+  private readonly decoded = new DecodeCache();
+  private loop?: Promise<void>;
+
+  constructor(
+    private readonly store: StoreClient,
+    private readonly opts: ConfdOptions,
+  ) {
+    this.renderer = new Renderer(opts.templatesDir);
+    const target = (f: Family) => ({
+      dest: join(opts.confdDir, OUTPUT_FILES[f]),
+      check: [BIRD[f].check, '-p', '-c'],
+      reload: opts.reload ? [BIRD[f].ctl, '-v', '-s', join(opts.runDir, BIRD[f].sock), 'configure'] : null,
+    });
+    this.writers = { 4: new ConfigWriter(target(4)), 6: new ConfigWriter(target(6)) };
+    this.debouncer = new Debouncer(async () => void (await this.renderOnce()), opts.debounceMs);
+  }
+
+  /** Render both families from the current data; resolves with each family's outcome. */
+  async renderOnce(): Promise<Record<Family, FamilyOutcome>> {
+    const log = this.opts.log;
+    const started = performance.now();
+    let kvs;
+    try {
+      kvs = await this.store.getValues();
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'cannot read the datastore; keeping the current config');
+      return { 4: 'error', 6: 'error' };
+    }
+    const input = readInput(kvs, this.opts.nodeName, (key, err) => {
+      const rev = kvs.find((kv) => kv.key === key)?.revision;
+      if (this.reported.has(`${key}@${rev}`)) return;
+      this.reported.add(`${key}@${rev}`);
+      log.warn({ key, err: err.message }, 'skipping a malformed datastore record');
+    }, this.decoded);
+    if (!input.nodes.has(this.opts.nodeName)) {
+      log.warn({ node: this.opts.nodeName }, 'no Node resource for this node yet: rendering without BGP sessions');
+    }
+    const outcomes = await Promise.all(FAMILIES.map((f) => this.renderFamily(f, input, started)));
+    return { 4: outcomes[0]!, 6: outcomes[1]! };
+  }
+
+  private async renderFamily(family: Family, input: BgpInput, started: number): Promise<FamilyOutcome> {
+    const log = this.opts.log;
+    const file = this.writers[family].target.dest;
+    try {
+      const content = this.renderer.render(buildBirdConfig(input, family));
+      const result = await this.writers[family].apply(content);
+      const ms = Math.round(performance.now() - started);
+      if (result === 'unchanged') log.debug({ file, result, ms }, 'config unchanged; BIRD not reloaded');
+      else if (result === 'reloaded') log.info({ file, result, ms }, 'config updated; BIRD reconfigured');
+      else log.info({ file, result, ms }, this.opts.reload ? 'config written; BIRD is not running yet' : 'config written');
+      return result;
+    } catch (e) {
+      const err = e as Error;
+      const fields =
+        err instanceof ConfigRejected ? { birdMessage: err.detail, line: err.line?.trim(), stage: err.stage } : { stage: 'render' };
+      log.error({ file, result: 'error', err: err.message, ...fields }, 'new config not applied; the previous config stays live until the next change');
+      return 'error';
+    }
+  }
+
+  /** Watch the datastore and the templates; re-render on every change. */
+  async start(): Promise<void> {
+    this.templatesWatcher = watch(this.opts.templatesDir, { ignoreInitial: true });
+    this.templatesWatcher.on('all', (event, path) => {
+      this.opts.log.info({ event, path }, 'template changed: re-rendering');
+      this.renderer.invalidate();
+      this.debouncer.trigger();
+    });
+    this.templatesWatcher.on('error', (err) => this.opts.log.error({ err: (err as Error).message }, 'template watch failed'));
+    await new Promise<void>((resolve) => this.templatesWatcher!.once('ready', () => resolve()));
+    this.loop = this.watchLoop();
+  }
+
+  private async watchLoop(): Promise<void> {
+    let seen = 0;
+    while (!this.abort.signal.aborted) {
+      try {
+        seen = await this.store.watchPrefix(seen, this.abort.signal);
+      } catch (e) {
+        if (this.abort.signal.aborted) return;
+        this.opts.log.error({ err: (e as Error).message }, 'datastore watch failed; retrying');
+        await new Promise((r) => setTimeout(r, 2000));
+        continue;
+      }
+      this.debouncer.trigger();
+    }
+  }
+
+  /** Resolves when no render is pending or running. */
+  idle(): Promise<void> {
+    return this.debouncer.idle();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.templatesWatcher?.close();
+    await this.loop;
+    await this.debouncer.stop();
+  }
+}

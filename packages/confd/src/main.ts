@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { connectDatastore, createLogger, nodeName, nodePaths } from '@calico/libcalico';
+import { Confd } from './confd.js';
+import { bgpPrefixes, DatastoreStore } from './store.js';
+
+/** The repository's templates/, found from this file (packages/confd/dist/main.js). */
+const DEFAULT_TEMPLATES = fileURLToPath(new URL('../../../templates', import.meta.url));
+
+interface Flags {
+  onetime?: boolean;
+  reload: boolean;
+  logLevel?: string;
+}
+
+async function main(): Promise<void> {
+  const program = new Command('calico-confd')
+    .description('Render BIRD/BIRD6 configs for this node from the Calico datastore and reload BIRD on change')
+    .option('--onetime', 'render once and exit (exit code 1 if a config could not be applied)')
+    .option('--no-reload', 'write the configs but do not reconfigure BIRD')
+    .option('--log-level <level>', 'log level (default: LOG_LEVEL or info)')
+    .showHelpAfterError();
+  program.parse();
+  const flags = program.opts<Flags>();
+
+  const env = process.env;
+  const log = createLogger('confd', flags.logLevel);
+  const paths = nodePaths(env);
+  const debounceMs = Number(env.CONFD_DEBOUNCE_MS ?? 10);
+  const opts = {
+    nodeName: nodeName(env),
+    templatesDir: env.CONFD_TEMPLATES_DIR || DEFAULT_TEMPLATES,
+    confdDir: paths.confdDir,
+    runDir: paths.runDir,
+    reload: flags.reload,
+    debounceMs: Number.isFinite(debounceMs) && debounceMs >= 0 ? debounceMs : 10,
+    log,
+  };
+  mkdirSync(opts.confdDir, { recursive: true });
+
+  const ds = await connectDatastore();
+  const store = new DatastoreStore(ds, bgpPrefixes(opts.nodeName), log);
+  const confd = new Confd(store, opts);
+  log.info({ node: opts.nodeName, templates: opts.templatesDir, confdDir: opts.confdDir, runDir: opts.runDir, onetime: !!flags.onetime }, 'calico-confd starting');
+
+  if (flags.onetime) {
+    const outcome = await confd.renderOnce();
+    await ds.close();
+    process.exit(outcome[4] === 'error' || outcome[6] === 'error' ? 1 : 0);
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'calico-confd stopping');
+    await confd.stop();
+    await store.close();
+    await ds.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  await confd.start();
+  log.info('watching the datastore and the templates');
+}
+
+main().catch((e) => {
+  process.stderr.write(`calico-confd: ${(e as Error).message}\n`);
+  process.exit(1);
+});

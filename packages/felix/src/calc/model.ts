@@ -1,0 +1,116 @@
+import { ipFamily, type Resource } from '@calico/libcalico';
+import type { IPPoolSpec, PolicySpec, ProfileSpec, Rule, WorkloadEndpointSpec } from '@calico/libcalico/resources/spec';
+import { ValidationError } from '@calico/libcalico';
+import { NAMESPACE_LABEL } from '@calico/libcalico/selector';
+
+/**
+ * The calculation layer's view of datastore records: what felix needs of each
+ * resource, checked. A record that cannot be used throws ValidationError
+ * (the caller logs it and skips the record).
+ */
+export interface Endpoint {
+  key: string;
+  namespace: string;
+  name: string;
+  node: string;
+  ifname: string;
+  /** addresses (no prefix) per family, and the networks as given (routes, anti-spoofing) */
+  ipv4: string[];
+  ipv6: string[];
+  nets: string[];
+  profiles: string[];
+  labels: Record<string, string>;
+}
+
+export interface Policy {
+  key: string;
+  /** identifies its chains: GNP name, or `<namespace>/<name>` for a NetworkPolicy */
+  id: string;
+  namespace?: string;
+  order: number;
+  selector: string;
+  ingress?: Rule[];
+  egress?: Rule[];
+  types: { ingress: boolean; egress: boolean };
+}
+
+export interface Profile {
+  name: string;
+  ingress?: Rule[];
+  egress?: Rule[];
+  labels: Record<string, string>;
+}
+
+export interface Pool {
+  key: string;
+  cidr: string;
+  natOutgoing: boolean;
+  disabled: boolean;
+}
+
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
+export function toEndpoint(key: string, r: Resource<WorkloadEndpointSpec>): Endpoint {
+  const s = r.spec ?? {};
+  const field = (f: string) => `WorkloadEndpoint(${r.metadata.namespace ?? 'default'}/${r.metadata.name}).spec.${f}`;
+  if (!s.node) throw new ValidationError(field('node'), 'is required');
+  if (!s.interfaceName || !IFNAME.test(s.interfaceName)) {
+    throw new ValidationError(field('interfaceName'), `${JSON.stringify(s.interfaceName)} is not a valid interface name (1-15 of [A-Za-z0-9_.-])`);
+  }
+  const nets = s.ipNetworks ?? [];
+  const ipv4: string[] = [];
+  const ipv6: string[] = [];
+  for (const n of nets) {
+    const ip = String(n).split('/')[0]!;
+    const f = ipFamily(ip);
+    if (f === 4) ipv4.push(ip);
+    else if (f === 6) ipv6.push(ip.toLowerCase());
+    else throw new ValidationError(field('ipNetworks'), `${JSON.stringify(n)} is not an IP network`);
+  }
+  if (s.profiles !== undefined && !Array.isArray(s.profiles)) throw new ValidationError(field('profiles'), 'must be a list');
+  const namespace = r.metadata.namespace ?? 'default';
+  return {
+    key,
+    namespace,
+    name: r.metadata.name,
+    node: s.node,
+    ifname: s.interfaceName,
+    ipv4,
+    ipv6,
+    nets: nets.map(String),
+    profiles: (s.profiles ?? []).map(String),
+    labels: { ...(r.metadata.labels ?? {}), [NAMESPACE_LABEL]: namespace, 'projectcalico.org/orchestrator': s.orchestrator ?? '' },
+  };
+}
+
+export function toPolicy(key: string, r: Resource<PolicySpec>, namespaced: boolean): Policy {
+  const s = r.spec ?? ({} as PolicySpec);
+  const hasEgress = !!s.egress?.length;
+  const hasIngress = !!s.ingress?.length;
+  // Calico's defaulting when types is omitted.
+  const types = s.types?.length ? s.types : hasEgress && !hasIngress ? ['Egress'] : hasEgress ? ['Ingress', 'Egress'] : ['Ingress'];
+  const namespace = namespaced ? (r.metadata.namespace ?? 'default') : undefined;
+  return {
+    key,
+    id: namespace ? `${namespace}/${r.metadata.name}` : r.metadata.name,
+    namespace,
+    order: typeof s.order === 'number' ? s.order : Infinity,
+    selector: s.selector?.trim() || 'all()',
+    ingress: s.ingress,
+    egress: s.egress,
+    types: { ingress: types.includes('Ingress'), egress: types.includes('Egress') },
+  };
+}
+
+export function toProfile(r: Resource<ProfileSpec>): Profile {
+  return { name: r.metadata.name, ingress: r.spec?.ingress, egress: r.spec?.egress, labels: { ...(r.spec?.labelsToApply ?? {}) } };
+}
+
+export function toPool(key: string, r: Resource<IPPoolSpec>): Pool {
+  const s = r.spec ?? ({} as IPPoolSpec);
+  if (!s.cidr) throw new ValidationError(`IPPool(${r.metadata.name}).spec.cidr`, 'is required');
+  return { key, cidr: s.cidr, natOutgoing: !!s.natOutgoing, disabled: !!s.disabled };
+}
+
+/** Policies apply in `order` (absent = last), ties broken by name. */
+export const byOrder = (a: Policy, b: Policy): number => (a.order !== b.order ? (a.order < b.order ? -1 : 1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);

@@ -1,0 +1,196 @@
+import type { Logger } from 'pino';
+import type { FelixConfig } from './config.js';
+import { IptablesTable, type Backend } from './drivers/iptables.js';
+import { IpsetsDriver } from './drivers/ipsets.js';
+import type { Metrics } from './drivers/metrics.js';
+import { RouteTable } from './drivers/routes.js';
+import type { Runner } from './drivers/runner.js';
+import { Sysctls } from './drivers/sysctls.js';
+import type { CalcSink } from './calc/calculator.js';
+import type { Endpoint, Policy, Pool, Profile } from './calc/model.js';
+import { EndpointManager } from './managers/endpoints.js';
+import { IpsetManager } from './managers/ipsets.js';
+import { NatManager } from './managers/nat.js';
+import { PolicyManager } from './managers/policies.js';
+import type { DesiredState } from './managers/tables.js';
+import { marksFromMask, type IpVersion, type Marks } from './names.js';
+import { FILTER_HOOKS, staticFilterChains } from './rules/static.js';
+import { rule } from './rules/types.js';
+
+export interface DataplaneDeps {
+  config: FelixConfig;
+  backend: Backend;
+  run: Runner;
+  metrics: Metrics;
+  log: Logger;
+  /** all endpoints with effective labels (for ipsets built on demand) */
+  endpoints: () => Iterable<[Endpoint, Record<string, string>]>;
+  profile: (name: string) => Profile | undefined;
+  matchers: ConstructorParameters<typeof IpsetManager>[1];
+}
+
+/** Refresh classes: each re-reads its part of the kernel and repairs drift. */
+export type RefreshKind = 'iptables' | 'ipsets' | 'routes';
+
+/**
+ * The Linux dataplane: the managers (turn calculation results into desired
+ * kernel state, no I/O) and the drivers (read the kernel back, diff, write
+ * one batch each). apply() runs the drivers in a safe order.
+ */
+export class Dataplane implements Omit<CalcSink, 'configChanged'> {
+  readonly out: DesiredState;
+  private readonly ipsetMgr: IpsetManager;
+  private readonly policyMgr: PolicyManager;
+  private readonly endpointMgr: EndpointManager;
+  private readonly natMgr: NatManager;
+  private pools: Pool[] = [];
+  private config: FelixConfig;
+  private marks: Marks;
+  private readonly m: ReturnType<typeof dataplaneMetrics>;
+
+  constructor(private readonly deps: DataplaneDeps) {
+    const { config, backend, run, log } = deps;
+    this.config = config;
+    this.marks = marksFromMask(config.iptablesMarkMask);
+    const m = (this.m = dataplaneMetrics(deps.metrics));
+    const versions: IpVersion[] = config.ipv6Support ? [4, 6] : [4];
+    const tableCounters = { restore: () => (m.restores(), m.writes()), save: m.saves, rulesWritten: m.rules };
+    const table = (name: string, v: IpVersion) =>
+      new IptablesTable(name, v, backend, run, tableCounters, log.child({ table: `${name}${v}` }), config.chainInsertMode);
+    this.out = {
+      versions,
+      filter: { 4: table('filter', 4), 6: table('filter', 6) },
+      nat: { 4: table('nat', 4), 6: table('nat', 6) },
+      ipsets: new IpsetsDriver(run, { restore: () => (m.ipsetRestores(), m.writes()), membersWritten: m.ipsetMembers }, log),
+      routes: new RouteTable(run, { batch: () => (m.routeBatches(), m.writes()), routesWritten: m.routes }, log, versions.includes(6)),
+      sysctls: new Sysctls({ written: (n) => (m.sysctls(n), m.writes(n)) }),
+    };
+    this.ipsetMgr = new IpsetManager(this.out, deps.matchers, deps.endpoints);
+    this.policyMgr = new PolicyManager(this.out, this.ipsetMgr, log, this.marks, config.logPrefix);
+    this.endpointMgr = new EndpointManager(this.out, this.policyMgr, this.marks);
+    this.natMgr = new NatManager(this.out);
+    this.writeStatic();
+    this.natMgr.update([], config.natOutgoingAddress);
+  }
+
+  get localEndpoints(): number {
+    return this.endpointMgr.count;
+  }
+
+  /** Settings that can change live (the others need a restart: see RESTART_PARAMS). */
+  reconfigure(config: FelixConfig): void {
+    this.config = config;
+    this.policyMgr.setRenderOptions(this.marks, config.logPrefix);
+    this.writeStatic();
+    this.natMgr.update(this.pools, config.natOutgoingAddress);
+  }
+
+  private writeStatic(): void {
+    const c = this.config;
+    const sys = this.out.sysctls;
+    sys.set('net/ipv4/ip_forward', '1');
+    if (this.out.versions.includes(6)) sys.set('net/ipv6/conf/all/forwarding', '1');
+    for (const v of this.out.versions) {
+      const t = this.out.filter[v];
+      for (const ch of staticFilterChains(v, { interfacePrefix: c.interfacePrefix, defaultEndpointToHostAction: c.defaultEndpointToHostAction, marks: this.marks })) {
+        t.setChain(ch.name, ch.rules);
+      }
+      for (const [hook, chain] of Object.entries(FILTER_HOOKS)) t.setInsertions(hook, [rule('', `-j ${chain}`)]);
+    }
+    this.endpointMgr.finish(true);
+  }
+
+  // --- CalcSink: called by the calculator's flush (no I/O) ---
+  endpointUpdated(ep: Endpoint, ingress: Policy[], egress: Policy[]): void {
+    this.endpointMgr.update(ep, ingress, egress, this.deps.profile);
+  }
+  endpointRemoved(key: string): void {
+    this.endpointMgr.remove(key);
+  }
+  endpointLabels(key: string, before: Endpoint | undefined, now: Endpoint | undefined, labels: Record<string, string> | undefined): void {
+    this.ipsetMgr.onEndpoint(key, before, now, labels);
+  }
+  policyChanged(p: Policy | undefined, id: string): void {
+    this.policyMgr.render('policy', id, p);
+  }
+  profileChanged(p: Profile | undefined, name: string): void {
+    this.policyMgr.render('profile', name, p);
+  }
+  poolsChanged(pools: Iterable<Pool>): void {
+    this.pools = [...pools];
+    this.natMgr.update(this.pools, this.config.natOutgoingAddress);
+  }
+  /** after a flush: dispatch chains follow the set of local interfaces */
+  finishFlush(): void {
+    this.endpointMgr.finish();
+  }
+
+  /** Re-read part of the kernel on the next apply and repair what drifted. */
+  refresh(kind: RefreshKind): void {
+    if (kind === 'iptables') for (const v of this.out.versions) (this.out.filter[v].invalidate(), this.out.nat[v].invalidate());
+    else if (kind === 'ipsets') this.out.ipsets.invalidate();
+    else (this.out.routes.invalidate(), this.out.sysctls.invalidate());
+  }
+
+  get pending(): boolean {
+    const o = this.out;
+    return (
+      o.ipsets.pending || o.routes.pending || o.sysctls.pending || o.versions.some((v) => o.filter[v].pending || o.nat[v].pending)
+    );
+  }
+
+  /**
+   * Write everything pending, in an order that never leaves a rule pointing
+   * at a missing set or chain: sets (create/fill) → iptables → sets (destroy)
+   * → sysctls → routes. Returns true if something must be retried.
+   */
+  async apply(): Promise<boolean> {
+    const started = Date.now();
+    const o = this.out;
+    let retry = false;
+    const stage = async (what: string, f: () => Promise<unknown>): Promise<boolean> => {
+      try {
+        await f();
+        return true;
+      } catch (e) {
+        this.m.errors();
+        this.deps.log.error({ err: (e as Error).message, stage: what }, 'dataplane update failed; will retry');
+        retry = true;
+        return false;
+      }
+    };
+    if (await stage('ipsets', () => o.ipsets.applyUpdates())) {
+      const tables = o.versions.flatMap((v) => [o.filter[v], o.nat[v]]);
+      const ok = await Promise.all(tables.map((t) => stage(`iptables ${t.table}${t.version}`, () => t.apply())));
+      if (ok.every(Boolean)) await stage('ipset removal', () => o.ipsets.applyDeletions());
+    }
+    await stage('sysctls', async () => {
+      if ((await o.sysctls.apply()) > 0) retry = true;
+    });
+    await stage('routes', async () => {
+      if ((await o.routes.apply()) > 0) retry = true;
+    });
+    this.m.applies();
+    this.m.applyMs(Date.now() - started);
+    this.m.endpoints(this.endpointMgr.count);
+    return retry;
+  }
+}
+
+function dataplaneMetrics(m: Metrics) {
+  return {
+    writes: m.counter('felix_kernel_writes_total', 'Kernel write operations (iptables-restore, ipset restore, route batches, sysctl writes)'),
+    restores: m.counter('felix_iptables_restore_calls_total', 'iptables-restore runs'),
+    saves: m.counter('felix_iptables_save_calls_total', 'iptables-save runs'),
+    rules: m.counter('felix_iptables_rules_written_total', 'iptables rules written'),
+    ipsetRestores: m.counter('felix_ipset_restore_calls_total', 'ipset restore runs'),
+    ipsetMembers: m.counter('felix_ipset_members_written_total', 'ipset members added or removed'),
+    routeBatches: m.counter('felix_route_batches_total', 'ip -batch runs'),
+    routes: m.counter('felix_route_writes_total', 'routes added, replaced or removed'),
+    sysctls: m.counter('felix_sysctl_writes_total', 'sysctl files written'),
+    applies: m.counter('felix_dataplane_applies_total', 'dataplane apply passes'),
+    errors: m.counter('felix_dataplane_apply_errors_total', 'failed dataplane updates (retried)'),
+    applyMs: m.gauge('felix_dataplane_last_apply_ms', 'duration of the last apply pass'),
+    endpoints: m.gauge('felix_active_local_endpoints', 'local workload endpoints programmed'),
+  };
+}

@@ -1,0 +1,164 @@
+import type { Logger } from 'pino';
+import type { Runner } from './runner.js';
+
+export type IpsetType = 'hash:ip' | 'hash:net';
+
+interface DesiredSet {
+  type: IpsetType;
+  family: 'inet' | 'inet6';
+  members: Set<string>;
+}
+
+interface KernelSet {
+  type: string;
+  members: Set<string>;
+}
+
+export interface IpsetCounters {
+  restore(): void;
+  membersWritten(n: number): void;
+}
+
+/** Members as `ipset save` prints them: no /32 or /128 on host entries. */
+export function canonicalMember(m: string): string {
+  return m.replace(/\/(32|128)$/, '').toLowerCase();
+}
+
+/** Parse `ipset save` output, keeping only our sets (`cali4…`, `cali6…`). */
+export function parseIpsetSave(text: string): Map<string, KernelSet> {
+  const sets = new Map<string, KernelSet>();
+  for (const line of text.split('\n')) {
+    const [verb, name, arg] = line.split(' ');
+    if (!name || !/^cali[46]/.test(name)) continue;
+    if (verb === 'create') sets.set(name, { type: arg!, members: new Set() });
+    else if (verb === 'add') sets.get(name)?.members.add(canonicalMember(arg!));
+  }
+  return sets;
+}
+
+/**
+ * The IP sets felix owns (names `cali40…` / `cali60…`). Members change
+ * incrementally; apply() writes the difference in one `ipset restore`.
+ * Creating and filling happens in applyUpdates() (before iptables, so rules
+ * never refer to a missing set); removing sets no longer wanted happens in
+ * applyDeletions() (after iptables stopped referring to them).
+ */
+export class IpsetsDriver {
+  private readonly desired = new Map<string, DesiredSet>();
+  private readonly dirty = new Set<string>();
+  private kernel?: Map<string, KernelSet>;
+
+  constructor(
+    private readonly run: Runner,
+    private readonly counters: IpsetCounters,
+    private readonly log: Logger,
+    private readonly maxSize = 1048576,
+  ) {}
+
+  /** Declare a set with its full membership (replaces what was declared before). */
+  setIpset(name: string, type: IpsetType, family: 'inet' | 'inet6', members: Iterable<string>): void {
+    this.desired.set(name, { type, family, members: new Set([...members].map(canonicalMember)) });
+    this.dirty.add(name);
+  }
+
+  addMember(name: string, member: string): void {
+    const s = this.desired.get(name);
+    if (s && !s.members.has((member = canonicalMember(member)))) {
+      s.members.add(member);
+      this.dirty.add(name);
+    }
+  }
+
+  removeMember(name: string, member: string): void {
+    const s = this.desired.get(name);
+    if (s?.members.delete(canonicalMember(member))) this.dirty.add(name);
+  }
+
+  removeIpset(name: string): void {
+    if (this.desired.delete(name)) this.dirty.add(name);
+  }
+
+  has(name: string): boolean {
+    return this.desired.has(name);
+  }
+
+  members(name: string): ReadonlySet<string> | undefined {
+    return this.desired.get(name)?.members;
+  }
+
+  invalidate(): void {
+    this.kernel = undefined;
+  }
+
+  private async readKernel(): Promise<Map<string, KernelSet>> {
+    const res = await this.run(['ipset', 'save']);
+    return parseIpsetSave(res.stdout);
+  }
+
+  private async restore(lines: string[]): Promise<void> {
+    this.counters.restore();
+    try {
+      await this.run(['ipset', 'restore', '-exist'], lines.join('\n') + '\nCOMMIT\n');
+    } catch (e) {
+      this.kernel = undefined;
+      throw e;
+    }
+  }
+
+  /** Create and fill the sets we want; sets of the wrong type are rebuilt and swapped in. */
+  async applyUpdates(): Promise<void> {
+    let names: Iterable<string> = this.dirty;
+    if (!this.kernel) {
+      this.kernel = await this.readKernel();
+      names = new Set([...this.desired.keys(), ...this.dirty]);
+    }
+    const kernel = this.kernel;
+    const lines: string[] = [];
+    const done: string[] = [];
+    let tmp = 0;
+    let members = 0;
+    for (const name of names) {
+      const want = this.desired.get(name);
+      if (!want) continue; // removal happens in applyDeletions
+      const have = kernel.get(name);
+      const create = (n: string) =>
+        `create ${n} ${want.type} family ${want.family} maxelem ${this.maxSize}`;
+      if (!have || have.type !== want.type) {
+        // Build under a temporary name and swap, so the live set is never empty.
+        const target = have ? `cali${want.family === 'inet' ? 4 : 6}t${tmp++}` : name;
+        lines.push(create(target));
+        for (const m of want.members) lines.push(`add ${target} ${m}`);
+        if (have) lines.push(`swap ${target} ${name}`, `destroy ${target}`);
+        members += want.members.size;
+      } else {
+        for (const m of want.members) if (!have.members.has(m)) (lines.push(`add ${name} ${m}`), members++);
+        for (const m of have.members) if (!want.members.has(m)) (lines.push(`del ${name} ${m}`), members++);
+      }
+      done.push(name);
+    }
+    for (const n of done) this.dirty.delete(n);
+    if (!lines.length) return;
+    this.counters.membersWritten(members);
+    await this.restore(lines);
+    for (const n of done) {
+      const w = this.desired.get(n)!;
+      kernel.set(n, { type: w.type, members: new Set(w.members) });
+    }
+  }
+
+  /** Destroy our sets that are no longer wanted (run after iptables no longer refers to them). */
+  async applyDeletions(): Promise<void> {
+    const kernel = this.kernel;
+    if (!kernel) return;
+    const gone = [...kernel.keys()].filter((n) => !this.desired.has(n));
+    for (const n of this.dirty) if (!this.desired.has(n)) this.dirty.delete(n);
+    if (!gone.length) return;
+    await this.restore(gone.map((n) => `destroy ${n}`));
+    for (const n of gone) kernel.delete(n);
+    this.log.debug({ sets: gone }, 'removed ipsets');
+  }
+
+  get pending(): boolean {
+    return this.dirty.size > 0 || !this.kernel;
+  }
+}

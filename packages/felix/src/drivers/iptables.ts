@@ -1,0 +1,198 @@
+import type { Logger } from 'pino';
+import { CHAIN_PREFIX, ruleHashes, RULE_HASH_PREFIX } from '../names.js';
+import type { IptRule } from '../rules/types.js';
+import type { Runner } from './runner.js';
+
+/** Which iptables binaries to run: `iptables-nft-restore`, `ip6tables-legacy-save`, ... */
+export type Backend = 'nft' | 'legacy';
+
+export interface TableCounters {
+  restore(): void;
+  save(): void;
+  rulesWritten(n: number): void;
+}
+
+interface DesiredChain {
+  /** rules joined, to skip re-hashing an unchanged chain */
+  key: string;
+  rules: IptRule[];
+  hashes: string[];
+}
+
+/** What `iptables-save` showed for a chain: one entry per rule, our hash or null. */
+type KernelChain = (string | null)[];
+
+const HASH_RE = new RegExp(`--comment "?${RULE_HASH_PREFIX}([A-Za-z0-9_-]{16})`);
+
+/** Parse `iptables-save -t T` output into chains with their rules' hashes. */
+export function parseSave(text: string): Map<string, KernelChain> {
+  const chains = new Map<string, KernelChain>();
+  for (const line of text.split('\n')) {
+    if (line.startsWith(':')) {
+      const name = line.slice(1).split(' ')[0]!;
+      if (!chains.has(name)) chains.set(name, []);
+    } else if (line.startsWith('-A ')) {
+      const sp = line.indexOf(' ', 3);
+      const name = line.slice(3, sp < 0 ? undefined : sp);
+      let c = chains.get(name);
+      if (!c) chains.set(name, (c = []));
+      c.push(HASH_RE.exec(line)?.[1] ?? null);
+    }
+  }
+  return chains;
+}
+
+const eq = (a: readonly (string | null)[] | undefined, b: readonly string[]): boolean =>
+  !!a && a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * One iptables table of one IP family (e.g. IPv4 filter). Holds the desired
+ * `cali-` chains and the rules we insert into the built-in chains; reads the
+ * kernel back with `iptables-save`, compares by rule hash (save rewrites rule
+ * text, so text is never compared) and writes the difference in one
+ * `iptables-restore --noflush`. Chains whose hashes match are not touched, so
+ * their counters survive; nothing at all is run when nothing differs.
+ * Unknown `cali-` chains (leftovers) are removed; other chains are never touched.
+ */
+export class IptablesTable {
+  private readonly desired = new Map<string, DesiredChain>();
+  private readonly inserts = new Map<string, DesiredChain>();
+  /** chains whose desired state changed since the last apply */
+  private readonly dirty = new Set<string>();
+  /** last known kernel state: undefined = must re-read */
+  private kernel?: Map<string, KernelChain>;
+
+  constructor(
+    readonly table: string,
+    readonly version: 4 | 6,
+    private readonly backend: Backend,
+    private readonly run: Runner,
+    private readonly counters: TableCounters,
+    private readonly log: Logger,
+    private readonly insertMode: 'insert' | 'append' = 'insert',
+  ) {}
+
+  private get tool(): string {
+    return `${this.version === 4 ? 'iptables' : 'ip6tables'}-${this.backend}`;
+  }
+
+  setChain(name: string, rules: IptRule[]): void {
+    const key = rules.map((r) => `${r.match}\t${r.action}`).join('\n');
+    if (this.desired.get(name)?.key === key) return;
+    this.desired.set(name, { key, rules, hashes: ruleHashes(name, rules.map((r) => `${r.match} ${r.action}`)) });
+    this.dirty.add(name);
+  }
+
+  removeChain(name: string): void {
+    if (this.desired.delete(name)) this.dirty.add(name);
+  }
+
+  hasChain(name: string): boolean {
+    return this.desired.has(name);
+  }
+
+  /** Our rules at the top (or bottom, in append mode) of a built-in chain. */
+  setInsertions(builtin: string, rules: IptRule[]): void {
+    const key = rules.map((r) => `${r.match}\t${r.action}`).join('\n');
+    if (this.inserts.get(builtin)?.key === key) return;
+    this.inserts.set(builtin, { key, rules, hashes: ruleHashes(builtin, rules.map((r) => `${r.match} ${r.action}`)) });
+    this.dirty.add(builtin);
+  }
+
+  /** Forget what we believe the kernel holds: the next apply re-reads and repairs everything. */
+  invalidate(): void {
+    this.kernel = undefined;
+  }
+
+  get pending(): boolean {
+    return this.dirty.size > 0 || !this.kernel;
+  }
+
+  private async readKernel(): Promise<Map<string, KernelChain>> {
+    this.counters.save();
+    const res = await this.run([`${this.tool}-save`, '-t', this.table]);
+    return parseSave(res.stdout);
+  }
+
+  /** Bring the kernel to the desired state; resolves once written (or nothing to do). */
+  async apply(): Promise<void> {
+    let toCheck: Iterable<string>;
+    if (!this.kernel) {
+      this.kernel = await this.readKernel();
+      // Full check: every desired chain, every insertion, every leftover of ours.
+      toCheck = new Set([...this.desired.keys(), ...this.inserts.keys(), ...this.kernel.keys(), ...this.dirty]);
+    } else {
+      toCheck = this.dirty;
+    }
+    const kernel = this.kernel;
+    const declare: string[] = [];
+    const appends: string[] = [];
+    const hookDeletes: string[] = [];
+    const hookInserts: string[] = [];
+    const removes: string[] = [];
+    const written = new Map<string, KernelChain | undefined>();
+    let rules = 0;
+
+    for (const name of toCheck) {
+      const want = this.inserts.get(name);
+      const isOurs = name.startsWith(CHAIN_PREFIX);
+      if (!isOurs) {
+        // A built-in (or someone else's) chain: only our inserted rules are ours.
+        const have = kernel.get(name);
+        if (!have) continue;
+        const mine = have.flatMap((h, i) => (h ? [i] : []));
+        const hashes = want?.hashes ?? [];
+        const top = this.insertMode === 'insert' ? have.slice(0, hashes.length) : have.slice(have.length - hashes.length);
+        if (mine.length === hashes.length && eq(top, hashes)) continue;
+        for (const i of mine.reverse()) hookDeletes.push(`-D ${name} ${i + 1}`);
+        const remaining = have.filter((h) => !h);
+        const rs = want?.rules ?? [];
+        if (this.insertMode === 'insert') {
+          for (let i = rs.length - 1; i >= 0; i--) hookInserts.push(`-I ${name} 1 ${line(rs[i]!, hashes[i]!)}`);
+          written.set(name, [...hashes, ...remaining]);
+        } else {
+          rs.forEach((r, i) => hookInserts.push(`-A ${name} ${line(r, hashes[i]!)}`));
+          written.set(name, [...remaining, ...hashes]);
+        }
+        rules += rs.length;
+        continue;
+      }
+      const d = this.desired.get(name);
+      const have = kernel.get(name);
+      if (!d) {
+        if (have) {
+          declare.push(`:${name} - [0:0]`);
+          removes.push(`-X ${name}`);
+          written.set(name, undefined);
+        }
+        continue;
+      }
+      if (eq(have, d.hashes)) continue;
+      declare.push(`:${name} - [0:0]`);
+      d.rules.forEach((r, i) => appends.push(`-A ${name} ${line(r, d.hashes[i]!)}`));
+      rules += d.rules.length;
+      written.set(name, d.hashes);
+    }
+    this.dirty.clear();
+    if (!declare.length && !hookDeletes.length && !hookInserts.length) return;
+
+    const input = [`*${this.table}`, ...declare, ...hookDeletes, ...appends, ...hookInserts, ...removes, 'COMMIT', ''].join('\n');
+    this.counters.restore();
+    this.counters.rulesWritten(rules);
+    try {
+      await this.run([`${this.tool}-restore`, '--noflush', '--wait', '10'], input);
+    } catch (e) {
+      // We no longer know what the kernel holds: re-read on the next attempt.
+      this.kernel = undefined;
+      this.log.debug({ input: input.slice(0, 4000) }, 'failed restore input');
+      throw e;
+    }
+    for (const [name, hashes] of written) {
+      if (hashes) kernel.set(name, hashes);
+      else kernel.delete(name);
+    }
+  }
+}
+
+const line = (r: IptRule, hash: string): string =>
+  `${r.match ? r.match + ' ' : ''}-m comment --comment "${RULE_HASH_PREFIX}${hash}" ${r.action}`;

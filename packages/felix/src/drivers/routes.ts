@@ -1,0 +1,105 @@
+import type { Logger } from 'pino';
+import { ROUTE_PROTO } from '../names.js';
+import type { Runner } from './runner.js';
+
+export interface RouteCounters {
+  batch(): void;
+  routesWritten(n: number): void;
+}
+
+/** `198.18.1.2` → `198.18.1.2/32`, as `ip route` omits a host prefix. */
+const withPrefix = (dst: string): string => (dst.includes('/') ? dst : dst.includes(':') ? `${dst}/128` : `${dst}/32`);
+
+/**
+ * Routes to local workloads: `<ip>/32 dev caliX scope link proto 80` (and /128).
+ * Only routes carrying our protocol number are ever read or removed. All
+ * changes go in one `ip -batch`; a route whose interface does not exist yet
+ * fails alone (`-force`), stays pending and is retried.
+ */
+export class RouteTable {
+  /** dst → interface */
+  private readonly desired = new Map<string, string>();
+  private readonly dirty = new Set<string>();
+  private kernel?: Map<string, string>;
+
+  constructor(
+    private readonly run: Runner,
+    private readonly counters: RouteCounters,
+    private readonly log: Logger,
+    private readonly ipv6: boolean,
+  ) {}
+
+  setRoute(dst: string, ifname: string): void {
+    dst = withPrefix(dst);
+    if (this.desired.get(dst) === ifname) return;
+    this.desired.set(dst, ifname);
+    this.dirty.add(dst);
+  }
+
+  removeRoute(dst: string): void {
+    dst = withPrefix(dst);
+    if (this.desired.delete(dst)) this.dirty.add(dst);
+  }
+
+  invalidate(): void {
+    this.kernel = undefined;
+  }
+
+  get pending(): boolean {
+    return this.dirty.size > 0 || !this.kernel;
+  }
+
+  private async readKernel(): Promise<Map<string, string>> {
+    const routes = new Map<string, string>();
+    const families = this.ipv6 ? ['-4', '-6'] : ['-4'];
+    for (const f of families) {
+      const res = await this.run(['ip', '-j', f, 'route', 'show', 'proto', String(ROUTE_PROTO)]);
+      const list = JSON.parse(res.stdout || '[]') as { dst: string; dev?: string; type?: string }[];
+      for (const r of list) routes.set(withPrefix(r.dst), r.dev ?? '');
+    }
+    return routes;
+  }
+
+  /** Returns the number of routes that could not be programmed (they stay pending). */
+  async apply(): Promise<number> {
+    let dsts: Iterable<string> = this.dirty;
+    if (!this.kernel) {
+      this.kernel = await this.readKernel();
+      dsts = new Set([...this.desired.keys(), ...this.kernel.keys(), ...this.dirty]);
+    }
+    const kernel = this.kernel;
+    const lines: string[] = [];
+    const lineDst: string[] = [];
+    for (const dst of dsts) {
+      const want = this.desired.get(dst);
+      const have = kernel.get(dst);
+      if (want === have) continue;
+      if (want) {
+        const scope = dst.includes(':') ? '' : ' scope link';
+        lines.push(`route replace ${dst} dev ${want}${scope} proto ${ROUTE_PROTO}`);
+      } else {
+        lines.push(`route del ${dst} proto ${ROUTE_PROTO}`);
+      }
+      lineDst.push(dst);
+    }
+    this.dirty.clear();
+    if (!lines.length) return 0;
+    this.counters.batch();
+    this.counters.routesWritten(lines.length);
+    const res = await this.run(['ip', '-force', '-batch', '-'], lines.join('\n') + '\n', true);
+    // `ip -batch` reports "Command failed -:N" for each failing line.
+    const failed = new Set<number>();
+    for (const m of res.stderr.matchAll(/Command failed -:(\d+)/g)) failed.add(Number(m[1]) - 1);
+    lineDst.forEach((dst, i) => {
+      if (failed.has(i)) {
+        this.dirty.add(dst);
+        return;
+      }
+      const want = this.desired.get(dst);
+      if (want) kernel.set(dst, want);
+      else kernel.delete(dst);
+    });
+    if (failed.size) this.log.debug({ failed: failed.size, stderr: res.stderr.slice(0, 500) }, 'some routes could not be programmed yet');
+    return failed.size;
+  }
+}

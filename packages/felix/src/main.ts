@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// calico-felix: the per-host agent. Configured by FELIX_* environment
+// variables and FelixConfiguration resources; NODENAME names its host;
+// ETCD_ENDPOINTS (http://…, or unix:///path) names the datastore.
+import { connectDatastore, createLogger, etcdConfigFromEnv, nodeName, nodePaths } from '@calico/libcalico';
+import { Felix } from './felix.js';
+
+async function main(): Promise<void> {
+  const env = process.env;
+  const log = createLogger('felix', env.FELIX_LOGSEVERITYSCREEN ?? 'info');
+  const node = nodeName(env);
+  const ds = await connectDatastore(etcdConfigFromEnv(env));
+  let felix: Felix | undefined;
+  const exit = async (code: number) => {
+    await felix?.stop().catch(() => {});
+    await ds.close().catch(() => {});
+    process.exit(code);
+  };
+  try {
+    felix = new Felix({
+      env,
+      nodeName: node,
+      ds,
+      log,
+      runDir: nodePaths(env).runDir,
+      onFatal: (reason) => {
+        log.fatal(reason);
+        process.stderr.write(`calico-felix: ${reason}\n`);
+        void exit(1);
+      },
+    });
+  } catch (e) {
+    // A bad FELIX_* value: the operator typed it, so say which and stop.
+    process.stderr.write(`calico-felix: ${(e as Error).message}\n`);
+    return exit(1);
+  }
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void exit(0));
+  log.info({ node, endpoints: etcdConfigFromEnv(env).endpoints }, 'calico-felix starting');
+  await felix.start();
+}
+
+main().catch((e) => {
+  process.stderr.write(`calico-felix: ${(e as Error).stack ?? e}\n`);
+  process.exit(1);
+});

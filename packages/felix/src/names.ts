@@ -1,0 +1,86 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Names of every kernel object felix owns, and the kernel's length limits.
+ * Everything we create starts with `cali` so that, after a restart, we can
+ * tell ours from everyone else's with no memory of earlier runs.
+ */
+export const CHAIN_PREFIX = 'cali-';
+export const MAX_CHAIN_NAME = 28;
+export const MAX_IPSET_NAME = 31;
+/** `ip route ... proto 80`: routes felix programs (Calico's DefaultRouteProto). Only these are ever removed. */
+export const ROUTE_PROTO = 80;
+/** Rule comments are `cali:<16 chars>`; the hash is how the iptables driver recognises and diffs rules. */
+export const RULE_HASH_PREFIX = 'cali:';
+export const RULE_HASH_LEN = 16;
+
+export type IpVersion = 4 | 6;
+
+const b64url = (data: string, alg = 'sha256'): string => createHash(alg).update(data).digest('base64url');
+
+/** prefix+id if it fits in `max`, else prefix + '_' + hash of id (Calico's GetLengthLimitedID). */
+export function lengthLimited(prefix: string, id: string, max: number): string {
+  const safe = /^[A-Za-z0-9.-][A-Za-z0-9_.-]*$/.test(id);
+  if (safe && prefix.length + id.length <= max) return prefix + id;
+  return prefix + '_' + b64url(id).slice(0, max - prefix.length - 1);
+}
+
+export const chainName = (prefix: string, id: string): string => lengthLimited(prefix, id, MAX_CHAIN_NAME);
+
+export const CHAINS = {
+  input: 'cali-INPUT',
+  forward: 'cali-FORWARD',
+  output: 'cali-OUTPUT',
+  wlToHost: 'cali-wl-to-host',
+  fromWlDispatch: 'cali-from-wl-dispatch',
+  toWlDispatch: 'cali-to-wl-dispatch',
+  natPostrouting: 'cali-POSTROUTING',
+  natOutgoing: 'cali-nat-outgoing',
+} as const;
+
+export const fromWorkloadChain = (ifname: string): string => chainName('cali-fw-', ifname);
+export const toWorkloadChain = (ifname: string): string => chainName('cali-tw-', ifname);
+export const policyInChain = (id: string): string => chainName('cali-pi-', id);
+export const policyOutChain = (id: string): string => chainName('cali-po-', id);
+export const profileInChain = (name: string): string => chainName('cali-pri-', name);
+export const profileOutChain = (name: string): string => chainName('cali-pro-', name);
+
+/** `cali40` / `cali60` + id, at most 31 characters (ipset's limit). */
+export function ipsetName(version: IpVersion, id: string): string {
+  return `cali${version}0${id}`.slice(0, MAX_IPSET_NAME);
+}
+/** id of a content-addressed set: `s:` selector sets, `n:` net lists. */
+export const hashedSetId = (kind: 's' | 'n', content: string): string => `${kind}:${b64url(content).slice(0, 23)}`;
+
+export const ALL_POOLS_SET = 'all-ipam-pools';
+export const MASQ_POOLS_SET = 'masq-ipam-pools';
+
+/**
+ * Hash of each rule, chained from the chain name and all preceding rules
+ * (as Calico's RuleHashes): a rule's hash changes if anything before it
+ * changes, so comparing hash lists position by position is a full diff.
+ */
+export function ruleHashes(chain: string, rules: readonly string[]): string[] {
+  let prev = chain;
+  return rules.map((r) => {
+    prev = createHash('sha224').update(prev).update('\0').update(r).digest('base64url').slice(0, RULE_HASH_LEN);
+    return prev;
+  });
+}
+
+/** Bits allocated from the mark mask, lowest first: accept, pass, scratch. */
+export interface Marks {
+  accept: number;
+  pass: number;
+  scratch: number;
+  mask: number;
+}
+
+export function marksFromMask(mask: number): Marks {
+  const bits: number[] = [];
+  for (let b = 0; b < 32 && bits.length < 3; b++) if ((mask >>> b) & 1) bits.push((1 << b) >>> 0);
+  if (bits.length < 3) throw new Error(`IptablesMarkMask 0x${mask.toString(16)} has fewer than 3 bits set`);
+  return { accept: bits[0]!, pass: bits[1]!, scratch: bits[2]!, mask: mask >>> 0 };
+}
+
+export const hex = (n: number): string => '0x' + (n >>> 0).toString(16);

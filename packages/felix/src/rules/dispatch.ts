@@ -1,0 +1,57 @@
+import { MAX_CHAIN_NAME } from '../names.js';
+import { rule, type Chain } from './types.js';
+
+/** Leaf chains hold at most this many interfaces; bigger groups split on the next character. */
+const LEAF_SIZE = 32;
+
+/**
+ * The dispatch chain from (or to) workloads as a prefix tree: the root
+ * matches `-i <prefix><c>+` per next character and jumps to a child chain
+ * `<root>-<c>`, and so on, so that one endpoint coming or going rewrites
+ * one small leaf chain, not a rule list as long as the number of endpoints.
+ * Every chain ends by dropping packets from an interface we do not know.
+ */
+export function dispatchChains(root: string, ifnames: string[], dir: '-i' | '-o', target: (ifname: string) => string): Chain[] {
+  const out: Chain[] = [];
+  build(root, [...ifnames].sort(), 0);
+  return out;
+
+  function build(name: string, names: string[], from: number): void {
+    const rules = [];
+    if (names.length <= LEAF_SIZE || name.length + 2 > MAX_CHAIN_NAME) {
+      for (const n of names) rules.push(rule(`${dir} ${n}`, `-g ${target(n)}`));
+    } else {
+      // Group on the first character where the names differ.
+      const pos = commonPrefixLength(names, from);
+      const groups = new Map<string, string[]>();
+      for (const n of names) {
+        const key = n.slice(0, pos + 1);
+        let g = groups.get(key);
+        if (!g) groups.set(key, (g = []));
+        g.push(n);
+      }
+      for (const [key, members] of groups) {
+        if (members.length === 1) {
+          rules.push(rule(`${dir} ${members[0]}`, `-g ${target(members[0]!)}`));
+          continue;
+        }
+        const child = `${name}${name === root ? '-' : ''}${key.slice(pos)}`;
+        rules.push(rule(`${dir} ${key}+`, `-g ${child}`));
+        build(child, members, pos + 1);
+      }
+    }
+    rules.push(rule('', '-j DROP'));
+    out.push({ name, rules });
+  }
+}
+
+/** Length of the prefix all names share, starting the search at `from`. */
+function commonPrefixLength(names: string[], from: number): number {
+  let pos = from;
+  const first = names[0]!;
+  for (;;) {
+    const c = first[pos];
+    if (c === undefined || names.some((n) => n[pos] !== c)) return pos;
+    pos++;
+  }
+}

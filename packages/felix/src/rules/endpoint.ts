@@ -1,0 +1,70 @@
+import { fromWorkloadChain, hex, policyInChain, policyOutChain, profileInChain, profileOutChain, toWorkloadChain, type IpVersion, type Marks } from '../names.js';
+import { rule, type Chain, type IptRule } from './types.js';
+
+/** What the endpoint chains of one workload interface need to know. Pure data. */
+export interface EndpointChainInput {
+  ifname: string;
+  /** the endpoint's own addresses of this IP version (anti-spoofing) */
+  addresses: string[];
+  /** chain ids of the policies that apply, in order, per direction */
+  ingressPolicies: string[];
+  egressPolicies: string[];
+  profiles: string[];
+}
+
+/**
+ * `cali-tw-<if>` (to the workload: ingress) and `cali-fw-<if>` (from it: egress),
+ * Calico's endpoint chain body:
+ *   [fw only] drop sources that are not the workload's own (anti-spoofing)
+ *   accept RELATED,ESTABLISHED; drop INVALID; clear the accept mark
+ *   policies in order (each may accept, deny, or pass to the profiles);
+ *   drop if no policy passed the packet on
+ *   profiles in order; drop if no profile accepted
+ */
+export function endpointChains(ep: EndpointChainInput, v: IpVersion, marks: Marks): Chain[] {
+  return [
+    { name: toWorkloadChain(ep.ifname), rules: body(ep.ingressPolicies.map(policyInChain), ep.profiles.map(profileInChain), marks) },
+    {
+      name: fromWorkloadChain(ep.ifname),
+      rules: [...antiSpoof(ep.addresses, v, marks), ...body(ep.egressPolicies.map(policyOutChain), ep.profiles.map(profileOutChain), marks)],
+    },
+  ];
+}
+
+function antiSpoof(addresses: string[], v: IpVersion, marks: Marks): IptRule[] {
+  const host = v === 4 ? '/32' : '/128';
+  const cidr = (a: string) => (a.includes('/') ? a : a + host);
+  if (addresses.length === 0) return [rule('', '-j DROP')];
+  if (addresses.length === 1) return [rule(`! -s ${cidr(addresses[0]!)}`, '-j DROP')];
+  // Several addresses: mark the packet if its source is any of them, drop if unmarked.
+  const s = `${hex(marks.scratch)}/${hex(marks.scratch)}`;
+  return [
+    rule('', `-j MARK --set-xmark 0x0/${hex(marks.scratch)}`),
+    ...addresses.map((a) => rule(`-s ${cidr(a)}`, `-j MARK --set-xmark ${s}`)),
+    rule(`-m mark --mark 0x0/${hex(marks.scratch)}`, '-j DROP'),
+  ];
+}
+
+function body(policyChains: string[], profileChains: string[], marks: Marks): IptRule[] {
+  const accept = `${hex(marks.accept)}/${hex(marks.accept)}`;
+  const passClear = `0x0/${hex(marks.pass)}`;
+  const rules: IptRule[] = [
+    rule('-m conntrack --ctstate RELATED,ESTABLISHED', '-j ACCEPT'),
+    rule('-m conntrack --ctstate INVALID', '-j DROP'),
+    rule('', `-j MARK --set-xmark 0x0/${hex(marks.accept)}`),
+  ];
+  if (policyChains.length) {
+    rules.push(rule('', `-j MARK --set-xmark ${passClear}`));
+    for (const c of policyChains) {
+      rules.push(rule(`-m mark --mark ${passClear}`, `-j ${c}`));
+      rules.push(rule(`-m mark --mark ${accept}`, '-j RETURN'));
+    }
+    rules.push(rule(`-m mark --mark ${passClear}`, '-j DROP'));
+  }
+  for (const c of profileChains) {
+    rules.push(rule('', `-j ${c}`));
+    rules.push(rule(`-m mark --mark ${accept}`, '-j RETURN'));
+  }
+  rules.push(rule('', '-j DROP'));
+  return rules;
+}

@@ -1,0 +1,50 @@
+import { CHAINS, hex, type IpVersion, type Marks } from '../names.js';
+import { rule, type Chain, type IptRule } from './types.js';
+
+export interface StaticConfig {
+  interfacePrefix: string;
+  defaultEndpointToHostAction: 'Drop' | 'Return' | 'Accept';
+  marks: Marks;
+}
+
+/** ICMPv6 types a workload needs to reach its host: MLD 130-132, router solicitation 133, neighbour solicitation/advert 135/136. */
+const ND_TYPES = [130, 131, 132, 133, 135, 136];
+
+/** The fixed filter chains (calico.md §2.2) and the hooks that lead into them. */
+export function staticFilterChains(v: IpVersion, c: StaticConfig): Chain[] {
+  const wl = `${c.interfacePrefix}+`;
+  const accept = `${hex(c.marks.accept)}/${hex(c.marks.accept)}`;
+  const toHost: IptRule[] = [];
+  if (v === 6) for (const t of ND_TYPES) toHost.push(rule(`-p ipv6-icmp -m icmp6 --icmpv6-type ${t}`, '-j ACCEPT'));
+  toHost.push(rule('', `-j ${CHAINS.fromWlDispatch}`));
+  toHost.push(rule('', `-j ${c.defaultEndpointToHostAction.toUpperCase()}`));
+  return [
+    { name: CHAINS.input, rules: [rule(`-i ${wl}`, `-g ${CHAINS.wlToHost}`)] },
+    { name: CHAINS.wlToHost, rules: toHost },
+    {
+      name: CHAINS.forward,
+      rules: [
+        rule('', `-j MARK --set-xmark 0x0/${hex(c.marks.mask)}`),
+        rule(`-i ${wl}`, `-j ${CHAINS.fromWlDispatch}`),
+        rule(`-o ${wl}`, `-j ${CHAINS.toWlDispatch}`),
+        rule(`-m mark --mark ${accept}`, '-j ACCEPT'),
+      ],
+    },
+    { name: CHAINS.output, rules: [rule(`-m mark --mark ${accept}`, '-j ACCEPT')] },
+  ];
+}
+
+export const FILTER_HOOKS: Record<string, string> = { INPUT: CHAINS.input, FORWARD: CHAINS.forward, OUTPUT: CHAINS.output };
+export const NAT_HOOKS: Record<string, string> = { POSTROUTING: CHAINS.natPostrouting };
+
+/** nat table: POSTROUTING → cali-POSTROUTING → cali-nat-outgoing (masquerade pool → outside all pools). */
+export function natChains(masqSet: string | undefined, allPoolsSet: string, natOutgoingAddress: string): Chain[] {
+  const target = natOutgoingAddress ? `-j SNAT --to-source ${natOutgoingAddress}` : '-j MASQUERADE';
+  return [
+    { name: CHAINS.natPostrouting, rules: [rule('', `-j ${CHAINS.natOutgoing}`)] },
+    {
+      name: CHAINS.natOutgoing,
+      rules: masqSet ? [rule(`-m set --match-set ${masqSet} src -m set ! --match-set ${allPoolsSet} dst`, target)] : [],
+    },
+  ];
+}
