@@ -36,8 +36,15 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
+interface Sample {
+  /** container add start → first reply */
+  reach: number;
+  /** how long the `calicoctl container add` command itself ran */
+  cli: number;
+}
+
 /** Time one `container add` of `ip` on host A until `probe` (on B) gets a ping answer. */
-async function reach(lab: Lab, a: LabHost, probe: Workload, ip: string): Promise<number> {
+async function reach(lab: Lab, a: LabHost, probe: Workload, ip: string): Promise<Sample> {
   const pinger = firstReply(lab, probe, ip, 20_000);
   // give the pinger a moment to start sending, so its start-up is not measured
   await new Promise((r) => setTimeout(r, 100));
@@ -48,7 +55,8 @@ async function reach(lab: Lab, a: LabHost, probe: Workload, ip: string): Promise
     pinger.stop();
     throw e;
   }
-  return (await pinger.done) - t0;
+  const cli = Date.now() - t0;
+  return { reach: (await pinger.done) - t0, cli };
 }
 
 const bench: Bench = {
@@ -63,39 +71,40 @@ const bench: Bench = {
       await lab.startNodes();
       await lab.waitEstablished([a, b], { perHost: 1, v4only: true });
       const probe = await lab.addWorkload(b, { name: 'probe', ip: '198.19.63.200', profiles: ['bench'] });
-      const first: number[] = [];
-      const later: number[] = [];
+      const first: Sample[] = [];
+      const later: Sample[] = [];
       for (let blk = 0; blk < BLOCKS; blk++) {
         // 198.19.<blk>.0/26 is a block no host has claimed yet
         first.push(await reach(lab, a, probe, `198.19.${blk}.10`));
         for (let j = 1; j <= LATER_PER_BLOCK; j++) later.push(await reach(lab, a, probe, `198.19.${blk}.${10 + j}`));
       }
-      // the CLI's own share: a `calicoctl container add` that fails fast costs the same start-up
-      const cli0 = Date.now();
-      await lab.calicoctl(a, ['version'], { allowFail: true });
-      const cliStart = Date.now() - cli0;
-      const note = (xs: number[]): string => `n=${xs.length}, min ${Math.min(...xs)} ms, max ${Math.max(...xs)} ms; calicoctl start-up alone ${cliStart} ms`;
+      const ms = (x: number): string => `${Math.round(x)} ms`;
+      const note = (xs: Sample[]): string => {
+        const r = xs.map((x) => x.reach);
+        return `n=${xs.length}, min ${ms(Math.min(...r))}, max ${ms(Math.max(...r))}; of which the container add command itself: p50 ${ms(median(xs.map((x) => x.cli)))}`;
+      };
+      const p50 = (xs: Sample[]): number => median(xs.map((x) => x.reach));
       return [
         {
           scenario: 'e2e-reach',
           metric: 'first workload on a host (new block announced), p50',
-          ours: median(first),
+          ours: p50(first),
           unit: 'ms',
           reference: 2000,
           referenceLabel: 'goal',
           goal: '≤ 2 s',
-          ok: median(first) <= 2000,
+          ok: p50(first) <= 2000,
           note: note(first),
         },
         {
           scenario: 'e2e-reach',
           metric: 'later workload (block already announced), p50',
-          ours: median(later),
+          ours: p50(later),
           unit: 'ms',
           reference: 300,
           referenceLabel: 'goal',
           goal: '≤ 300 ms',
-          ok: median(later) <= 300,
+          ok: p50(later) <= 300,
           note: note(later),
         },
       ];

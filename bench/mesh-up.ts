@@ -24,15 +24,16 @@ async function rawBirdMesh(): Promise<number> {
   }
 }
 
-async function calicoMesh(): Promise<{ ms: number; procs: NodeProcess[][] }> {
+async function calicoMesh(): Promise<{ ms: number; nodesRunMs: number; procs: NodeProcess[][] }> {
   const lab = await Lab.create({ hosts: HOSTS });
   try {
     await lab.calicoctl('fabric', ['pool', 'add', lab.pool4]);
     const t0 = Date.now();
     await lab.startNodes();
+    const nodesRunMs = Date.now() - t0;
     await lab.waitEstablished(lab.hosts, { timeoutMs: 120_000, intervalMs: 50 });
     const ms = Date.now() - t0;
-    return { ms, procs: lab.hosts.map((h) => lab.processes(h)) };
+    return { ms, nodesRunMs, procs: lab.hosts.map((h) => lab.processes(h)) };
   } finally {
     await lab.teardown();
   }
@@ -54,6 +55,7 @@ const bench: Bench = {
         referenceLabel: 'BIRD alone, hand-written configs',
         goal: '≤ 15 s',
         ok: ours.ms <= 15_000,
+        note: `all ${HOSTS} \`node run\` commands (started together) returned after ${(ours.nodesRunMs / 1000).toFixed(1)} s`,
       },
     ];
     const roles = ['supervisor', 'felix', 'confd', 'bird', 'bird6'];

@@ -6,8 +6,12 @@ import type { Bench, BenchResult } from './types.js';
 const registry: Record<string, () => Promise<{ default: Bench }>> = {
   // name: () => import('./name.js'),  (each bench registers itself here)
   'e2e-reach': () => import('./e2e-reach.js'),
+  'felix-cold': () => import('./felix-cold.js'),
   'mesh-up': () => import('./mesh-up.js'),
   confd: () => import('./confd.js'),
+  'workload-attach': () => import('./workload-attach.js'),
+  ipam: () => import('./ipam.js'),
+  calicoctl: () => import('./calicoctl.js'),
 };
 
 const fmt = (n: number | undefined): string =>

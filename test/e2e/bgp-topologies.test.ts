@@ -12,10 +12,11 @@ async function protocolDetails(lab: Lab, h: LabHost, name: string, v6 = false): 
 }
 
 async function setUpPoolsAndProfile(lab: Lab): Promise<void> {
-  await lab.calicoctl('fabric', ['pool', 'add', lab.pool4]);
-  await lab.calicoctl('fabric', ['pool', 'add', lab.pool6]);
-  await lab.calicoctl('fabric', ['profile', 'add', 'web']);
-  await lab.calicoctl('fabric', ['bgp', 'node-mesh', 'off']);
+  await Promise.all([
+    lab.calicoctl('fabric', ['pool', 'add', lab.pool4, lab.pool6]),
+    lab.calicoctl('fabric', ['profile', 'add', 'web']),
+    lab.calicoctl('fabric', ['bgp', 'node-mesh', 'off']),
+  ]);
 }
 
 describe('route reflector: mesh off, h1 reflects for h2 and h3', () => {
@@ -33,16 +34,20 @@ describe('route reflector: mesh off, h1 reflects for h2 and h3', () => {
     node.spec.bgp.routeReflectorClusterID = '224.0.0.1';
     delete node.metadata.resourceVersion;
     await lab.apply([node]);
-    // clients: a global peer (everyone but h1 itself peers with h1)
-    await lab.calicoctl('fabric', ['bgp', 'peer', 'add', h1.ip4, 'as', '64512']);
-    await lab.calicoctl('fabric', ['bgp', 'peer', 'add', h1.ip6, 'as', '64512']);
-    // the reflector: node-specific peers to its clients
-    for (const c of [h2, h3]) {
-      await lab.calicoctl(h1, ['node', 'bgp', 'peer', 'add', c.ip4, 'as', '64512']);
-      await lab.calicoctl(h1, ['node', 'bgp', 'peer', 'add', c.ip6, 'as', '64512']);
-    }
-    w2 = await lab.addWorkload(h2, { name: 'w2', ip: lab.pool4, ip6: lab.pool6, profiles: ['web'] });
-    w3 = await lab.addWorkload(h3, { name: 'w3', ip: lab.pool4, ip6: lab.pool6, profiles: ['web'] });
+    await Promise.all([
+      // clients: a global peer (everyone but h1 itself peers with h1)
+      lab.calicoctl('fabric', ['bgp', 'peer', 'add', h1.ip4, 'as', '64512']),
+      lab.calicoctl('fabric', ['bgp', 'peer', 'add', h1.ip6, 'as', '64512']),
+      // the reflector: node-specific peers to its clients
+      ...[h2, h3].flatMap((c) => [
+        lab.calicoctl(h1, ['node', 'bgp', 'peer', 'add', c.ip4, 'as', '64512']),
+        lab.calicoctl(h1, ['node', 'bgp', 'peer', 'add', c.ip6, 'as', '64512']),
+      ]),
+    ]);
+    [w2, w3] = await Promise.all([
+      lab.addWorkload(h2, { name: 'w2', ip: lab.pool4, ip6: lab.pool6, profiles: ['web'] }),
+      lab.addWorkload(h3, { name: 'w3', ip: lab.pool4, ip6: lab.pool6, profiles: ['web'] }),
+    ]);
     await lab.waitEstablished([h1], { perHost: 2 });
     await lab.waitEstablished([h2, h3], { perHost: 1 });
   }, 180_000);
@@ -89,14 +94,17 @@ describe('eBGP: mesh off, explicit node-specific peers, one AS per host', () => 
     lab = await Lab.create({ hosts: 2 });
     [h1, h2] = lab.hosts as [LabHost, LabHost];
     await setUpPoolsAndProfile(lab);
-    await lab.startNode(h1, { as: 64601 });
-    await lab.startNode(h2, { as: 64602 });
-    await lab.calicoctl(h1, ['node', 'bgp', 'peer', 'add', h2.ip4, 'as', '64602']);
-    await lab.calicoctl(h1, ['node', 'bgp', 'peer', 'add', h2.ip6, 'as', '64602']);
-    await lab.calicoctl(h2, ['node', 'bgp', 'peer', 'add', h1.ip4, 'as', '64601']);
-    await lab.calicoctl(h2, ['node', 'bgp', 'peer', 'add', h1.ip6, 'as', '64601']);
-    w1 = await lab.addWorkload(h1, { name: 'w1', ip: lab.pool4, ip6: lab.pool6, profiles: ['web'] });
-    w2 = await lab.addWorkload(h2, { name: 'w2', ip: lab.pool4, ip6: lab.pool6, profiles: ['web'] });
+    await Promise.all([lab.startNode(h1, { as: 64601 }), lab.startNode(h2, { as: 64602 })]);
+    await Promise.all([
+      lab.calicoctl(h1, ['node', 'bgp', 'peer', 'add', h2.ip4, 'as', '64602']),
+      lab.calicoctl(h1, ['node', 'bgp', 'peer', 'add', h2.ip6, 'as', '64602']),
+      lab.calicoctl(h2, ['node', 'bgp', 'peer', 'add', h1.ip4, 'as', '64601']),
+      lab.calicoctl(h2, ['node', 'bgp', 'peer', 'add', h1.ip6, 'as', '64601']),
+    ]);
+    [w1, w2] = await Promise.all([
+      lab.addWorkload(h1, { name: 'w1', ip: lab.pool4, ip6: lab.pool6, profiles: ['web'] }),
+      lab.addWorkload(h2, { name: 'w2', ip: lab.pool4, ip6: lab.pool6, profiles: ['web'] }),
+    ]);
     await lab.waitEstablished([h1, h2], { perHost: 1 });
   }, 180_000);
 

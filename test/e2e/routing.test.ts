@@ -2,9 +2,11 @@
 // bird6, felix), node-to-node mesh, workloads attached with `calicoctl container add`:
 // routed, unencapsulated reachability (v4 and v6), profiles across hosts, block
 // borrowing, pool removal, BIRD restarts and a clean `node stop`.
+import { appendFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '@calico/libcalico';
-import { Lab, waitFor, type LabHost, type Workload } from '../lab/lab.js';
+import { Lab, REPO_ROOT, waitFor, type LabHost, type Workload } from '../lab/lab.js';
 
 let lab: Lab;
 let h1: LabHost, h2: LabHost, h3: LabHost;
@@ -20,19 +22,25 @@ beforeAll(async () => {
   pool6 = lab.pool6;
   // a one-block pool (/30 blocks): the first host to use it owns the block, the next must borrow
   borrowPool = `198.19.${o}.252/30`;
-  await lab.calicoctl('fabric', ['pool', 'add', pool4]);
-  await lab.calicoctl('fabric', ['pool', 'add', pool6]);
-  await lab.apply([
-    { apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: 'borrow' }, spec: { cidr: borrowPool, blockSize: 30, ipipMode: 'Never' } },
+  await Promise.all([
+    lab.calicoctl('fabric', ['pool', 'add', pool4, pool6]),
+    lab.apply([
+      { apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: 'borrow' }, spec: { cidr: borrowPool, blockSize: 30, ipipMode: 'Never' } },
+    ]),
+    lab.calicoctl('fabric', ['profile', 'add', 'red']),
+    lab.calicoctl('fabric', ['profile', 'add', 'blue']),
   ]);
-  await lab.calicoctl('fabric', ['profile', 'add', 'red']);
-  await lab.calicoctl('fabric', ['profile', 'add', 'blue']);
+  // h1's confd renders from its own copy of the templates, which a test breaks on purpose
+  cpSync(join(REPO_ROOT, 'templates'), join(h1.dir, 'templates'), { recursive: true });
+  h1.env.CONFD_TEMPLATES_DIR = join(h1.dir, 'templates');
   await lab.startNodes();
-  red1 = await lab.addWorkload(h1, { name: 'red1', ip: pool4, ip6: pool6, profiles: ['red'] });
-  red2 = await lab.addWorkload(h2, { name: 'red2', ip: pool4, ip6: pool6, profiles: ['red'] });
-  red3 = await lab.addWorkload(h3, { name: 'red3', ip: pool4, ip6: pool6, profiles: ['red'] });
-  blue1 = await lab.addWorkload(h1, { name: 'blue1', ip: pool4, ip6: pool6, profiles: ['blue'] });
-  blue3 = await lab.addWorkload(h3, { name: 'blue3', ip: pool4, ip6: pool6, profiles: ['blue'] });
+  const add = (h: LabHost, name: string, profile: string) => lab.addWorkload(h, { name, ip: pool4, ip6: pool6, profiles: [profile] });
+  // hosts in parallel: concurrent IPAM block claims on one etcd
+  [[red1, blue1], [red2], [red3, blue3]] = (await Promise.all([
+    (async () => [await add(h1, 'red1', 'red'), await add(h1, 'blue1', 'blue')])(),
+    (async () => [await add(h2, 'red2', 'red')])(),
+    (async () => [await add(h3, 'red3', 'red'), await add(h3, 'blue3', 'blue')])(),
+  ])) as [[Workload, Workload], [Workload], [Workload, Workload]];
   await lab.waitEstablished();
 }, 180_000);
 
@@ -101,13 +109,19 @@ describe('3-host BGP mesh', () => {
     expect(await lab.udpEcho(red2, red1, { v6: true })).toEqual({ ok: true, detail: 'ok' });
     expect((await lab.waitPing(blue3, blue1.ip4!)).ok).toBe(true);
     expect((await lab.tcpEcho(blue1, blue3, { v6: true })).ok).toBe(true);
-    // other profile: denied, both directions, whatever the protocol
-    expect((await lab.ping(blue3, red1.ip4!)).ok).toBe(false);
-    expect((await lab.ping(red2, blue1.ip6!)).ok).toBe(false);
-    expect(await lab.tcpEcho(blue3, red2)).toEqual({ ok: false, detail: 'timeout' });
-    expect((await lab.udpEcho(red1, blue3)).ok).toBe(false);
-    // and on the same host too
-    expect((await lab.ping(blue1, red1.ip4!)).ok).toBe(false);
+    // other profile: denied (dropped), both directions, whatever the protocol, and on the same host too
+    const [p1, p2, tcp, udp, sameHost] = await Promise.all([
+      lab.ping(blue3, red1.ip4!),
+      lab.ping(red2, blue1.ip6!),
+      lab.tcpEcho(blue3, red2),
+      lab.udpEcho(red1, blue3),
+      lab.ping(blue1, red1.ip4!),
+    ]);
+    expect(p1.ok).toBe(false);
+    expect(p2.ok).toBe(false);
+    expect(tcp).toEqual({ ok: false, detail: 'timeout' });
+    expect(udp.ok).toBe(false);
+    expect(sameHost.ok).toBe(false);
   });
 
   it('announces a borrowed address as a /32 from the borrowing host', async () => {
@@ -158,6 +172,33 @@ describe('3-host BGP mesh', () => {
       return r.some((x) => x.includes(`via ${h2.ip4}`)) && r.some((x) => x.includes(`via ${h3.ip4}`));
     });
     expect((await lab.waitPing(red1, red2.ip4!)).ttl).toBe(62);
+  });
+
+  it('confd keeps the live BIRD config while a template is broken, and recovers when it is fixed', async () => {
+    const o = lab.pool4.split('.')[2];
+    const newPool = `198.19.${o}.224/28`;
+    const template = join(h1.dir, 'templates', 'bird.cfg.hbs');
+    const live = join(h1.env.CALICO_CONFD_DIR!, 'bird.cfg');
+    const confdLog = join(h1.env.CALICO_LOG_DIR!, 'confd.log');
+    const good = readFileSync(template, 'utf8');
+    const before = readFileSync(live, 'utf8');
+    const logSize = readFileSync(confdLog, 'utf8').length;
+    // renders fine with Handlebars, but BIRD's parser (bird -p) rejects it
+    appendFileSync(template, '\nthis is not a bird statement;\n');
+    await lab.calicoctl('fabric', ['pool', 'add', newPool, '--block-size', '28']);
+    await waitFor('confd to log the rejected config', () => readFileSync(confdLog, 'utf8').slice(logSize).includes('syntax error'));
+    expect(readFileSync(live, 'utf8')).toBe(before);
+    expect((await lab.bgpSessions(h1)).every((x) => x.info.startsWith('Established'))).toBe(true);
+    expect((await lab.ping(red1, red2.ip4!)).ok).toBe(true);
+    writeFileSync(template, good);
+    const fixed = await waitFor('confd to render the new pool once the template is fixed', () => {
+      const text = readFileSync(live, 'utf8');
+      return text.includes(newPool) ? text : undefined;
+    });
+    expect(fixed).not.toContain('this is not a bird statement');
+    await lab.waitEstablished([h1], { perHost: 2 });
+    expect((await lab.waitPing(red1, red2.ip4!)).ttl).toBe(62);
+    await lab.calicoctl('fabric', ['pool', 'remove', newPool]);
   });
 
   it('`node stop` ends every process of the node', async () => {

@@ -100,7 +100,8 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<TestEtcd> {
     proc: launch(),
     async kill() {
       const p = self.proc;
-      if (p.exitCode !== null) return;
+      // a process killed by a signal has signalCode set and exitCode null
+      if (p.exitCode !== null || p.signalCode !== null) return;
       const done = new Promise((r) => p.once('close', r));
       p.kill('SIGKILL');
       await done;

@@ -150,8 +150,9 @@ export class Lab {
   private readonly nodeEnv: Record<string, string>;
   private readonly octet: number;
   private readonly v6prefix: string;
-  private echoServers = new Map<string, { port: number; proc: ChildProcess }>();
+  private echoServers = new Map<string, { proc: ChildProcess; ready: Promise<void> }>();
   private workloadSeq = 0;
+  private hostSeq = 0;
   private tornDown = false;
 
   private constructor(opts: LabOptions) {
@@ -221,7 +222,7 @@ export class Lab {
 
   /** A host namespace with an uplink on the fabric bridge and a default route via the fabric. */
   async addHost(): Promise<LabHost> {
-    const index = this.hosts.length + 1;
+    const index = ++this.hostSeq; // reserved at once, so concurrent calls get distinct hosts
     if (index > 250) throw new Error('lab: at most 250 hosts');
     const name = `h${index}`;
     const netns = `${this.id}${name}`;
@@ -260,6 +261,7 @@ export class Lab {
       },
     };
     this.hosts.push(host);
+    this.hosts.sort((a, b) => a.index - b.index);
     this.log(`host ${name}: netns ${netns}, ${uplink} ${ip4} ${ip6}`);
     return host;
   }
@@ -303,9 +305,11 @@ export class Lab {
     this.log(`node ${host.name}: running (${Date.now() - t0} ms)`);
   }
 
-  /** Start nodes on all hosts (or the given ones) in parallel. */
+  /** Start nodes on all hosts (or the given ones) in parallel; waits for every `node run` before reporting a failure. */
   async startNodes(hosts: LabHost[] = this.hosts, opts: StartNodeOptions = {}): Promise<void> {
-    await Promise.all(hosts.map((h) => this.startNode(h, opts)));
+    const results = await Promise.allSettled(hosts.map((h) => this.startNode(h, opts)));
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed.length) throw failed[0]!.reason;
   }
 
   async stopNode(host: LabHost): Promise<ExecResult> {
@@ -400,18 +404,20 @@ export class Lab {
     }, { intervalMs: 100, ...opts });
   }
 
-  /** An echo server (TCP and UDP on `port`) inside the workload, started once. */
-  private async echoServer(w: Workload, port: number): Promise<void> {
+  /** An echo server (TCP and UDP on `port`) inside the workload, started once (concurrent callers share it). */
+  private echoServer(w: Workload, port: number): Promise<void> {
     const key = `${w.netns}:${port}`;
-    if (this.echoServers.has(key)) return;
+    const known = this.echoServers.get(key);
+    if (known) return known.ready;
     const proc = spawn('ip', ['netns', 'exec', w.netns, process.execPath, ECHO, 'serve', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.echoServers.set(key, { port, proc });
-    await new Promise<void>((resolve, reject) => {
+    const ready = new Promise<void>((resolve, reject) => {
       let err = '';
       proc.stderr!.on('data', (d) => (err += d));
       proc.stdout!.once('data', () => resolve());
       proc.once('exit', (c) => reject(new Error(`echo server in ${w.netns} exited ${c}: ${err}`)));
     });
+    this.echoServers.set(key, { proc, ready });
+    return ready;
   }
 
   private async echo(proto: 'tcp' | 'udp', from: Workload, to: Workload, opts: { port?: number; v6?: boolean; timeoutMs?: number }): Promise<EchoResult> {

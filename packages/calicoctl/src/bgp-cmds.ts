@@ -1,6 +1,7 @@
 // The Docker-era `bgp` verbs: global BGP peers (BGPPeer without node) and the
 // global BGPConfiguration `default` (node-to-node mesh, default AS).
-import { canonicalIp, ipFamily, type Resource, type ResourceClient } from '@calico/libcalico';
+import type { Resource, ResourceClient } from '@calico/libcalico';
+import { canonicalIp, ipFamily } from '@calico/libcalico/net';
 import { parseAsNumber } from '@calico/libcalico/resources/fields';
 import type { BGPConfigurationSpec, BGPPeerSpec } from '@calico/libcalico/resources/spec';
 import { CliError } from './errors.js';

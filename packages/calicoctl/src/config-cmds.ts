@@ -1,7 +1,7 @@
 // `config get|set|unset NAME [VALUE] [--node N]`: friendly names for the
 // common Felix and BGP settings, stored in FelixConfiguration /
 // BGPConfiguration `default` (or `node.<N>` with --node).
-import { type Resource, type ResourceClient } from '@calico/libcalico';
+import type { Resource, ResourceClient } from '@calico/libcalico';
 import { durationField, intInRange, parseAsNumber } from '@calico/libcalico/resources/fields';
 import { defaultBgpConfiguration } from './bgp-cmds.js';
 import { CliError } from './errors.js';
@@ -78,9 +78,7 @@ function target(c: ConfigName, node: string | undefined): string {
 const showValue = (c: ConfigName, v: unknown): string => (v === undefined ? '' : c.show ? c.show(v) : String(v));
 
 async function field(client: ResourceClient, c: ConfigName, name: string): Promise<unknown> {
-  const r = await client.tryGet<Record<string, unknown>>(c.kind, name);
-  if (!r && c.kind === 'BGPConfiguration' && name === 'default') return (defaultBgpConfiguration().spec as Record<string, unknown>)[c.field];
-  return r?.spec[c.field];
+  return (await client.tryGet<Record<string, unknown>>(c.kind, name))?.spec[c.field];
 }
 
 /** The effective value: the node's own, else the global one, else Calico's default. */

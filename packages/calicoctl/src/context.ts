@@ -54,6 +54,22 @@ async function openDatastore(cfg: EtcdConfig): Promise<Datastore> {
   return new GatewayDatastore(cfg);
 }
 
+/**
+ * Run `fn` with just the datastore (no resource validation loaded: the
+ * fastest path, used by `get`), closing it afterwards.
+ */
+export async function withDatastore<T>(cmd: Command, fn: (ds: Datastore) => Promise<T>): Promise<T> {
+  const { etcdConfigFromEnv } = await import('@calico/libcalico/config');
+  const cfg = etcdConfigFromEnv(process.env, globalOpts(cmd).etcdEndpoints);
+  if (!process.env.ETCD_TIMEOUT_MS) cfg.timeoutMs = CLI_ETCD_TIMEOUT_MS;
+  const ds = await openDatastore(cfg);
+  try {
+    return await fn(ds);
+  } finally {
+    await ds.close();
+  }
+}
+
 /** Run `fn` with an open client and always close it afterwards. */
 export async function withClient<T>(cmd: Command, fn: (c: CtlClient) => Promise<T>): Promise<T> {
   const c = await openClient(cmd);

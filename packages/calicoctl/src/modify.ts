@@ -1,6 +1,7 @@
 // Read-modify-write of one resource with compare-and-swap, retried when
 // someone else wrote in between (the classic verbs edit resources in place).
-import { DatastoreError, type Resource, type ResourceClient } from '@calico/libcalico';
+import type { Resource, ResourceClient } from '@calico/libcalico';
+import { DatastoreError } from '@calico/libcalico/errors';
 
 const MAX_ATTEMPTS = 5;
 

@@ -1,5 +1,6 @@
 // The Docker-era `pool add|remove|show` verbs over IPPool resources.
-import { canonicalCidr, ipFamily, parseCidr, type Resource, type ResourceClient } from '@calico/libcalico';
+import type { Resource, ResourceClient } from '@calico/libcalico';
+import { canonicalCidr, ipFamily, parseCidr } from '@calico/libcalico/net';
 import { poolNameFromCidr } from '@calico/libcalico/resources/names';
 import type { IPPoolSpec } from '@calico/libcalico/resources/spec';
 import { CliError } from './errors.js';

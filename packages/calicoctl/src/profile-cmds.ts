@@ -1,6 +1,7 @@
 // The Docker-era `profile` verbs over Profile resources: tags are labels
 // `T: ""` in spec.labelsToApply; rules are the profile's ingress/egress.
-import { ValidationError, type Resource, type ResourceClient } from '@calico/libcalico';
+import type { Resource, ResourceClient } from '@calico/libcalico';
+import { ValidationError } from '@calico/libcalico/errors';
 import type { ProfileSpec, Rule } from '@calico/libcalico/resources/spec';
 import { CliError } from './errors.js';
 import { modifyResource } from './modify.js';

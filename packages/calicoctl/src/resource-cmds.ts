@@ -1,11 +1,12 @@
 // Actions behind `create|apply|replace|delete|get` (loaded only when run).
 import type { Command } from 'commander';
-import { resolveKind, type KindInfo } from '@calico/libcalico';
-import { withClient } from './context.js';
+import type { KV, Resource } from '@calico/libcalico';
+import { kindPrefix, parseResourceKey, resolveKind, resourceKey, type KindInfo } from '@calico/libcalico/resources/kinds';
+import { withClient, withDatastore } from './context.js';
 import { CliError } from './errors.js';
 import { parseOutputFormat, printResources } from './output.js';
 import { parseResourceText, readInput } from './resource-files.js';
-import { runFileAction, type FileAction, type FileActionOptions } from './resource-ops.js';
+import type { FileAction, FileActionOptions } from './resource-ops.js';
 
 function kindOf(typed: string): KindInfo {
   const info = resolveKind(typed);
@@ -16,6 +17,7 @@ function kindOf(typed: string): KindInfo {
 export async function fileCommand(cmd: Command, action: FileAction, file: string, opts: FileActionOptions): Promise<void> {
   // Parse before connecting: a broken file fails without touching etcd.
   const docs = parseResourceText(readInput(file));
+  const { runFileAction } = await import('./resource-ops.js');
   const line = await withClient(cmd, ({ client }) => runFileAction(client, docs, action, opts));
   process.stdout.write(line + '\n');
 }
@@ -43,6 +45,26 @@ export async function deleteCommand(
   process.stdout.write(`Successfully deleted 1 '${info.kind}' resource(s)\n`);
 }
 
+/**
+ * A stored resource as written (every writer validated it already), with its
+ * revision as metadata.resourceVersion. `get` reads this way rather than
+ * through ResourceClient so it never loads the validation schemas (start-up
+ * time); a value that is not a resource of the expected kind is reported.
+ */
+function storedResource(kv: KV, info: KindInfo): Resource {
+  let r: Resource;
+  try {
+    r = JSON.parse(kv.value) as Resource;
+  } catch {
+    throw new Error(`${kv.key}: stored value is not JSON`);
+  }
+  if (!r || typeof r !== 'object' || r.kind !== info.kind || typeof r.metadata?.name !== 'string') {
+    throw new Error(`${kv.key}: stored value is not a ${info.kind}`);
+  }
+  r.metadata.resourceVersion = kv.revision;
+  return r;
+}
+
 export async function getCommand(
   cmd: Command,
   kind: string,
@@ -53,16 +75,23 @@ export async function getCommand(
   const info = kindOf(kind);
   const ns = info.namespaced && !opts.allNamespaces ? opts.namespace : undefined;
   const namespaceColumn = info.namespaced && !!opts.allNamespaces;
-  await withClient(cmd, async ({ client }) => {
+  if (name && info.namespaced && opts.allNamespaces) throw new CliError('a name needs one namespace: use -n NAMESPACE, not -A');
+  await withDatastore(cmd, async (ds) => {
     if (name) {
-      if (info.namespaced && opts.allNamespaces) throw new CliError('a name needs one namespace: use -n NAMESPACE, not -A');
-      printResources(await client.get(info.kind, name, ns), format, { namespaceColumn });
+      const kv = await ds.get(resourceKey(info, name, ns));
+      if (!kv) throw new CliError(`${info.kind}(${ns ? `${ns}/` : ''}${name}) does not exist`);
+      printResources(storedResource(kv, info), format, { namespaceColumn });
       return;
     }
-    const list = await client.list(info.kind, {
-      namespace: ns,
-      onInvalid: (key, err) => process.stderr.write(`Warning: skipping malformed ${key}: ${err.message}\n`),
-    });
+    const list: Resource[] = [];
+    for (const kv of (await ds.list(kindPrefix(info, ns))).kvs) {
+      if (parseResourceKey(kv.key)?.info !== info) continue;
+      try {
+        list.push(storedResource(kv, info));
+      } catch (e) {
+        process.stderr.write(`Warning: skipping ${(e as Error).message}\n`);
+      }
+    }
     printResources(list, format, { kind: info.kind, namespaceColumn });
   });
 }

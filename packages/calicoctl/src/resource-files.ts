@@ -25,15 +25,13 @@ const isList = (v: unknown): v is { items: unknown } =>
 
 /** Split a file's text into resources; YAML syntax errors name the document and line. */
 export function parseResourceText(text: string): FileDoc[] {
-  const docs = yaml().parseAllDocuments(text, { prettyErrors: false });
+  const docs = yaml().parseAllDocuments(text);
   const out: FileDoc[] = [];
   docs.forEach((doc, i) => {
     const where = `document ${i + 1}`;
     const err = doc.errors[0];
-    if (err) {
-      const line = err.linePos?.[0]?.line;
-      throw new CliError(`${where}: invalid YAML/JSON${line ? ` at line ${line}` : ''}: ${err.message.split('\n')[0]}`);
-    }
+    // the first line of the parser's message says what and where ("… at line 3, column 11:")
+    if (err) throw new CliError(`${where}: invalid YAML/JSON: ${err.message.split('\n')[0]!.replace(/:$/, '')}`);
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) return; // empty document (e.g. a trailing `---`)
     if (Array.isArray(value) || isList(value)) {

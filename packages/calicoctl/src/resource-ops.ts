@@ -1,16 +1,11 @@
 // create | apply | replace | delete -f: validate every resource of the input
 // first (each alone, then against each other), check existence, and only then
 // write, so an invalid file leaves the datastore untouched.
-import {
-  DatastoreError,
-  ValidationError,
-  resolveKind,
-  resourceKey,
-  validateAgainst,
-  type KindInfo,
-  type Resource,
-  type ResourceClient,
-} from '@calico/libcalico';
+// Sub-path imports keep the CLI's start-up small (the index loads every module).
+import { DatastoreError, ValidationError } from '@calico/libcalico/errors';
+import { resolveKind, resourceKey, type KindInfo } from '@calico/libcalico/resources/kinds';
+import { validateAgainst } from '@calico/libcalico/resources/validate';
+import type { Resource, ResourceClient } from '@calico/libcalico';
 import { CliError } from './errors.js';
 import type { FileDoc } from './resource-files.js';
 

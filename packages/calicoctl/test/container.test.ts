@@ -1,8 +1,11 @@
 // `calicoctl container …` and `calicoctl endpoint show` end to end: the real
 // binary, a private etcd, real network namespaces and veths.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ipam, ResourceClient, connectDatastore, etcdConfigFromEnv, run, type Datastore } from '@calico/libcalico';
+import { Ipam, ResourceClient, connectDatastore, defaultHandleId, etcdConfigFromEnv, run, type Datastore } from '@calico/libcalico';
 import type { WorkloadEndpoint } from '@calico/libcalico/resources/spec';
 import { createNetns, deleteNetns, inNs, requireRoot, runId } from '../../../test/helpers/netns.js';
 import { startEtcd, type TestEtcd } from '../../../test/helpers/etcd.js';
@@ -21,8 +24,8 @@ let ds: Datastore;
 let client: ResourceClient;
 
 /** Run calicoctl against the test etcd; never throws (tests look at code/stdout/stderr). */
-function ctl(args: string[], opts: { netns?: string; endpoint?: string } = {}) {
-  const env = { ...process.env, ETCD_ENDPOINTS: opts.endpoint ?? etcd.endpoint, NODENAME: NODE };
+function ctl(args: string[], opts: { netns?: string; endpoint?: string; env?: NodeJS.ProcessEnv } = {}) {
+  const env = { ...process.env, ETCD_ENDPOINTS: opts.endpoint ?? etcd.endpoint, NODENAME: NODE, ...opts.env };
   const cmd = ['node', MAIN, ...args];
   return run(opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...cmd] : cmd, { env, allowFail: true });
 }
@@ -131,10 +134,18 @@ describe('calicoctl container', () => {
     expect(list.kind).toBe('WorkloadEndpointList');
     expect(list.items.map((i) => i.spec.workload)).toContain(ctr);
 
-    // remove: veth, endpoint and addresses go; a second remove is fine
+    // a second endpoint in the same container; remove takes both
+    r = await ctlHost(['container', 'add', path, 'ipv6', '--interface', 'eth1']);
+    expect(r.code).toBe(0);
+    expect((await endpointsOf(ctr)).map((w) => w.spec.endpoint).sort()).toEqual(['eth0', 'eth1']);
+    const hostIf1 = (await endpointsOf(ctr)).find((w) => w.spec.endpoint === 'eth1')!.spec.interfaceName!;
+
+    // remove: veths, endpoints and addresses go; a second remove is fine
     r = await ctlHost(['container', 'remove', path]);
     expect(r.code).toBe(0);
     expect(await endpointsOf(ctr)).toEqual([]);
+    expect(await links(HOST)).not.toContain(hostIf1);
+    expect(await links(ctr)).not.toContain('eth1');
     expect(await links(HOST)).not.toContain(hostIf);
     expect(await links(ctr)).not.toContain('eth0');
     expect(await new Ipam(ds).getAttributes(v4)).toBeUndefined();
@@ -149,6 +160,10 @@ describe('calicoctl container', () => {
     const ip = `198.19.${octet}.150`;
     expect((await ctlHost(['container', 'add', a, ip])).code).toBe(0);
 
+    const typo = await ctlHost(['container', 'add', b, 'ipv4', '--profile', 'wbe']);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toMatch(/profile: profile wbe does not exist/);
+
     const cases: [string, RegExp][] = [
       [ip, /already assigned/],
       ['198.18.250.1', /not in any IP pool/],
@@ -162,7 +177,8 @@ describe('calicoctl container', () => {
     }
     expect(await endpointsOf(`ccw${id}c`)).toEqual([]);
     expect(await links(`ccw${id}c`)).not.toContain('eth0');
-    expect(await new Ipam(ds).ipsByHandle(`calicoctl.ccw${id}c.eth0`)).toEqual([]);
+    expect(await new Ipam(ds).ipsByHandle(defaultHandleId({ node: NODE, orchestrator: 'calicoctl', workload: `ccw${id}c` }))).toEqual([]);
+    expect(await new Ipam(ds).ipsByHandle(defaultHandleId({ node: NODE, orchestrator: 'calicoctl', workload: `ccw${id}b` }))).toEqual([ip]);
 
     // the interface already exists in the container: rolled back
     await run(['ip', '-n', `ccw${id}c`, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'x1']);
@@ -170,7 +186,7 @@ describe('calicoctl container', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/already exists/);
     expect(await endpointsOf(`ccw${id}c`)).toEqual([]);
-    expect(await new Ipam(ds).ipsByHandle(`calicoctl.ccw${id}c.eth1`)).toEqual([]);
+    expect(await new Ipam(ds).ipsByHandle(defaultHandleId({ node: NODE, orchestrator: 'calicoctl', workload: `ccw${id}c`, endpoint: 'eth1' }))).toEqual([]);
 
     // a missing namespace and a container that was never added
     expect((await ctlHost(['container', 'add', `/var/run/netns/none${id}`, 'ipv4'])).stderr).toMatch(/netnsPath: network namespace .* does not exist/);
@@ -201,6 +217,101 @@ describe('calicoctl container', () => {
       expect(await links(HOST)).not.toContain(hostIf);
     } finally {
       await hostEtcd.stop();
+    }
+  });
+});
+
+/**
+ * A private dockerd (no bridge, no iptables, vfs) inside its own netns, so the
+ * containers' namespaces and the host ends live there, plus a one-binary
+ * busybox image imported offline.
+ */
+async function startDockerd(netns: string): Promise<{ host: string; stop(): Promise<void> }> {
+  for (const bin of ['dockerd', 'docker', 'busybox']) {
+    if ((await run(['sh', '-c', `command -v ${bin}`], { allowFail: true })).code !== 0) {
+      throw new Error(`${bin} is not installed: apt-get install docker.io busybox-static`);
+    }
+  }
+  const dir = mkdtempSync(`/tmp/ccdocker-${id}-`);
+  const host = `unix://${dir}/docker.sock`;
+  // nsenter, not `ip netns exec` (which remounts /sys and hides the cgroup mounts)
+  const proc = spawn(
+    'nsenter',
+    [`--net=${nsPath(netns)}`, 'dockerd', '--storage-driver=vfs', '--iptables=false', '--ip6tables=false', '--bridge=none',
+      '-H', host, '--data-root', `${dir}/root`, '--exec-root', `${dir}/exec`, '--pidfile', `${dir}/pid`,
+      '--containerd-namespace', `cc${id}`, '--containerd-plugins-namespace', `cc${id}-plugins`, '--cgroup-parent', `/ccdocker${id}`],
+    { stdio: 'ignore' },
+  );
+  const stop = async () => {
+    if (proc.exitCode === null) {
+      const done = new Promise((r) => proc.once('close', r));
+      proc.kill('SIGTERM');
+      await done;
+    }
+    rmSync(dir, { recursive: true, force: true });
+    // the (empty by now) cgroups the containers were put under, in each v1 hierarchy
+    for (const h of readdirSync('/sys/fs/cgroup')) {
+      const cg = join('/sys/fs/cgroup', h, `ccdocker${id}`);
+      if (existsSync(cg)) rmdirSync(cg);
+    }
+  };
+  try {
+    const docker = (args: string[]) => run(['docker', '-H', host, ...args], { allowFail: true });
+    for (let i = 0; (await docker(['version'])).code !== 0; i++) {
+      if (proc.exitCode !== null || i > 300) throw new Error('dockerd did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const rootfs = join(dir, 'rootfs');
+    mkdirSync(join(rootfs, 'bin'), { recursive: true });
+    await run(['cp', (await run(['sh', '-c', 'command -v busybox'])).stdout.trim(), join(rootfs, 'bin/busybox')]);
+    for (const tool of ['sh', 'sleep']) symlinkSync('busybox', join(rootfs, 'bin', tool));
+    await run(['tar', '-C', rootfs, '-cf', join(dir, 'rootfs.tar'), '.']);
+    await run(['docker', '-H', host, 'import', join(dir, 'rootfs.tar'), `ccbusybox${id}:1`]);
+    return { host, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+describe('calicoctl container with a Docker container', () => {
+  it('resolves a container name through docker inspect (DOCKER_HOST) and attaches its namespace', async () => {
+    const dockerHost = `ccd${id}`;
+    await newNetns(dockerHost);
+    const dockerd = await startDockerd(dockerHost);
+    try {
+      const env = { DOCKER_HOST: dockerd.host };
+      const name = `web_${id}`;
+      await run(['docker', '-H', dockerd.host, 'run', '-d', '--net', 'none', '--name', name, `ccbusybox${id}:1`, '/bin/sleep', '600']);
+      const [pid, cid] = (await run(['docker', '-H', dockerd.host, 'inspect', '-f', '{{.State.Pid}} {{.Id}}', name])).stdout.trim().split(' ');
+      const dctl = (args: string[]) => ctl([...args, '--host-netns', nsPath(dockerHost)], { env });
+
+      let r = await dctl(['container', 'add', name, 'ipv4', '--profile', 'web']);
+      expect(r.stderr).toBe('');
+      const [wep] = await endpointsOf(cid!);
+      expect(wep!.spec).toMatchObject({ orchestrator: 'docker', workload: cid, containerID: cid, profiles: ['web'] });
+      const v4 = wep!.spec.ipNetworks![0]!.split('/')[0]!;
+      const inCtr = (args: string[]) => run(['nsenter', `--net=/proc/${pid}/ns/net`, ...args]);
+      expect((await inCtr(['ip', 'addr', 'show', 'eth0'])).stdout).toContain(`${v4}/32`);
+      expect((await inCtr(['ip', 'route'])).stdout).toContain('default via 169.254.1.1 dev eth0');
+      expect(await links(dockerHost)).toContain(wep!.spec.interfaceName);
+
+      r = await ctl(['container', name, 'ip', 'add', 'ipv6'], { env });
+      expect(r.code).toBe(0);
+      expect((await inCtr(['ip', '-6', 'addr', 'show', 'eth0'])).stdout).toMatch(/fd00:19:.*\/128/);
+
+      r = await dctl(['container', 'remove', name]);
+      expect(r.code).toBe(0);
+      expect(await endpointsOf(cid!)).toEqual([]);
+      expect(await links(dockerHost)).not.toContain(wep!.spec.interfaceName);
+
+      // an unknown container is a clear error
+      r = await dctl(['container', 'add', `nosuch${id}`, 'ipv4']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/not running \(or Docker does not know it\)/);
+    } finally {
+      await run(['docker', '-H', dockerd.host, 'rm', '-f', `web_${id}`], { allowFail: true });
+      await dockerd.stop();
     }
   });
 });

@@ -2,11 +2,12 @@
 // (test/lab), etcd runs in the lab's fabric namespace, so every calicoctl runs
 // inside a host (`ip netns exec`) exactly as an operator on that host would;
 // resources are read back with `calicoctl get` from the fabric.
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '@calico/libcalico';
-import { Lab, waitFor, type LabHost } from '../../../test/lab/lab.js';
+import { CALICOCTL, Lab, waitFor, type LabHost } from '../../../test/lab/lab.js';
 
 interface NodeJson {
   state: string;
@@ -29,8 +30,10 @@ const alive = (pid: number | undefined) => {
   }
 };
 const state = (h: LabHost): NodeJson => JSON.parse(readFileSync(join(h.env.CALICO_RUN_DIR!, 'calico-node.json'), 'utf8')) as NodeJson;
-const ctl = (h: LabHost | 'fabric', args: string[], opts: { env?: Record<string, string> } = {}) =>
-  lab.calicoctl(h, args, { allowFail: true, ...(opts.env ? { env: { ...process.env, ...(h === 'fabric' ? {} : h.env), ...opts.env } } : {}) });
+const ctl = (h: LabHost | 'fabric', args: string[]) => lab.calicoctl(h, args, { allowFail: true });
+/** calicoctl in a host with extra environment (lab.calicoctl sets the host's env only) */
+const ctlEnv = (h: LabHost, args: string[], env: Record<string, string>) =>
+  lab.exec(h.netns, [process.execPath, CALICOCTL, ...args], { allowFail: true, env: { ...process.env, ...h.env, ...env } });
 async function getJson(kind: string, name?: string): Promise<any> {
   const r = await ctl('fabric', ['get', kind, ...(name ? [name] : []), '-o', 'json']);
   if (r.code !== 0) throw new Error(`get ${kind} ${name ?? ''}: ${r.stderr}`);
@@ -61,14 +64,43 @@ describe('calicoctl node', () => {
     for (const line of ['IPv4 forwarding', 'ipset', 'bird6', 'calico-felix', 'calico-confd', 'etcd']) {
       expect(good.stdout).toMatch(new RegExp(`^${line}\\s+OK`, 'm'));
     }
-    const bad = await ctl(h1, ['node', 'checksystem', '--etcd-endpoints', 'http://198.18.1.250:2379'], {
-      env: { CALICO_FELIX_BIN: '/nonexistent/felix.js' },
-    });
+    const bad = await ctlEnv(h1, ['node', 'checksystem', '--etcd-endpoints', 'http://198.18.1.250:2379'], { CALICO_FELIX_BIN: '/nonexistent/felix.js' });
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/^calico-felix\s+FAIL: \/nonexistent\/felix\.js does not exist: .*CALICO_FELIX_BIN/m);
     expect(bad.stdout).toMatch(/^etcd\s+FAIL: .*198\.18\.1\.250:2379/m);
     expect(bad.stdout).toMatch(/^ipset\s+OK/m);
     expect(bad.stderr).toContain('2 check(s) failed');
+  });
+
+  it('finds the host address by each --ip-autodetection-method, and names the flag when it cannot', async () => {
+    const h3 = lab.hosts[2]!;
+    // a second uplink-like interface (a veth pair inside the host) to choose between
+    await lab.exec(h3.netns, ['ip', 'link', 'add', 'eth9', 'type', 'veth', 'peer', 'name', 'eth9p']);
+    await lab.exec(h3.netns, ['ip', 'addr', 'add', '198.18.250.3/28', 'dev', 'eth9']);
+    await lab.exec(h3.netns, ['ip', 'link', 'set', 'eth9', 'up']);
+    const detect = async (family: 4 | 6, method: string) => {
+      const script = `import { autodetect } from '@calico/calicoctl/node/autodetect';
+        try { const a = await autodetect(${family}, ${JSON.stringify(method)}); console.log(a.ip + '/' + a.prefixLen + ' ' + a.iface); }
+        catch (e) { console.log('ERR ' + e.message); }`;
+      return (await lab.exec(h3.netns, [process.execPath, '--input-type=module', '-e', script], { env: { ...process.env } })).stdout.trim();
+    };
+    const uplink = `${h3.ip4}/24 ${h3.uplink}`;
+    expect(await detect(4, 'first-found')).toBe(uplink);
+    expect(await detect(4, 'interface=eth9')).toBe('198.18.250.3/28 eth9');
+    expect(await detect(4, `skip-interface=${h3.uplink}`)).toBe('198.18.250.3/28 eth9');
+    expect(await detect(4, `can-reach=${lab.fabricIp4}`)).toBe(uplink);
+    expect(await detect(4, 'can-reach=198.18.250.9')).toBe('198.18.250.3/28 eth9');
+    expect(await detect(6, 'first-found')).toBe(`${h3.ip6}/64 ${h3.uplink}`);
+    expect(await detect(4, 'interface=nothing.*')).toBe('ERR --ip: autodetection (interface=nothing.*) found no IPv4 address on this host');
+    expect(await detect(4, 'interface=(')).toMatch(/^ERR --ip-autodetection-method: bad regular expression "\("/);
+    expect(await detect(4, 'can-reach=fd00::1')).toBe('ERR --ip-autodetection-method: can-reach=fd00::1 is not an IPv4 address');
+    expect(await detect(4, 'closest')).toMatch(/^ERR --ip-autodetection-method: unknown method "closest"/);
+    await lab.exec(h3.netns, ['ip', 'link', 'del', 'eth9']);
+    // bad flags are refused before anything is registered or started
+    const badAs = await ctl(h3, ['node', 'run', '--name', h3.name, '--ip', h3.ip4, '--as', '70000000000']);
+    expect(badAs.code).toBe(1);
+    expect(badAs.stderr).toContain('--as: "70000000000" is not an AS number');
+    expect(lab.processes(h3)).toEqual([]);
   });
 
   it('node run registers the Node, renders the BIRD configs and starts every process', async () => {
@@ -220,15 +252,58 @@ describe('calicoctl node', () => {
     expect(running.stderr).toContain('node h1 is running here');
   });
 
-  it('--backend none runs felix alone', async () => {
+  it('node run fails with the failing child\'s own error, stops what it started and deregisters the node', async () => {
     const h3 = lab.hosts[2]!;
-    const r = await nodeRun(h3, ['--ip', h3.ip4, '--backend', 'none']);
-    expect(r.code, r.stderr).toBe(0);
+    const broken = join(lab.dir, 'broken-felix.mjs');
+    writeFileSync(broken, "process.stderr.write('felix: cannot program iptables: test failure\\n'); setTimeout(() => process.exit(3), 200);\n");
+    h3.nodeRunning = true;
+    const r = await ctlEnv(h3, ['node', 'run', '--name', h3.name, '--ip', h3.ip4], { CALICO_FELIX_BIN: broken });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/node failed to start: felix exited with code 3 while starting; last lines of its log: felix: cannot program iptables: test failure/);
+    expect(lab.processes(h3)).toEqual([]);
+    expect((await ctl('fabric', ['get', 'node', h3.name])).code).toBe(1);
+    expect(state(h3).state).toBe('failed');
+    h3.nodeRunning = false;
+  });
+
+  it('--backend none runs felix alone; --foreground runs the supervisor in the terminal until SIGTERM', async () => {
+    const h3 = lab.hosts[2]!;
+    h3.nodeRunning = true;
+    const fg = spawn('ip', ['netns', 'exec', h3.netns, process.execPath, CALICOCTL, 'node', 'run', '--foreground', '--name', h3.name, '--ip', h3.ip4, '--backend', 'none'], {
+      env: { ...process.env, ...h3.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    fg.stdout!.on('data', (d) => (output += d));
+    fg.stderr!.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((r) => fg.once('exit', (code) => r(code)));
+    await waitFor('the foreground node to be running', () => existsSync(join(h3.env.CALICO_RUN_DIR!, 'calico-node.json')) && state(h3).state === 'running');
+    expect(state(h3).pid).toBe(fg.pid);
     expect(Object.keys(state(h3).children)).toEqual(['felix']);
     expect(lab.processes(h3).map((p) => p.role).sort()).toEqual(['felix', 'supervisor']);
-    const status = await ctl(h3, ['node', 'status']);
-    expect(status.stdout).toContain('BGP is disabled (backend none).');
-    expect((await lab.stopNode(h3)).code).toBe(0);
+    expect((await ctl(h3, ['node', 'status'])).stdout).toContain('BGP is disabled (backend none).');
+    fg.kill('SIGTERM');
+    expect(await exited, output).toBe(0);
     expect(lab.processes(h3)).toEqual([]);
+    expect(state(h3).state).toBe('stopped');
+  });
+
+  it('node stop --force kills everything at once; children of a killed supervisor are cleaned up', async () => {
+    const h3 = lab.hosts[2]!;
+    expect((await nodeRun(h3, ['--ip', h3.ip4])).code).toBe(0);
+    const forced = await ctl(h3, ['node', 'stop', '--force']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(lab.processes(h3)).toEqual([]);
+    // a supervisor that dies hard leaves its children; node stop (and node run) end them
+    expect((await nodeRun(h3, ['--ip', h3.ip4, '--backend', 'none'])).code).toBe(0);
+    const felix = state(h3).children.felix!.pid!;
+    process.kill(state(h3).pid, 'SIGKILL');
+    await waitFor('the supervisor to be gone', () => !alive(state(h3).pid));
+    expect(alive(felix)).toBe(true);
+    const stop = await ctl(h3, ['node', 'stop']);
+    expect(stop.stdout).toContain(`Calico node is not running (stopped processes it left behind: ${felix})`);
+    expect(alive(felix)).toBe(false);
+    expect(lab.processes(h3)).toEqual([]);
+    h3.nodeRunning = false;
   });
 });

@@ -186,7 +186,7 @@ describe('resource files', () => {
 
   it('reports broken YAML with its line, and missing files', async () => {
     const err = await c.fails(['create', '-f', '-'], { input: 'apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: x\n' });
-    expect(err).toMatch(/invalid YAML\/JSON at line \d/);
+    expect(err).toMatch(/invalid YAML\/JSON: .* at line \d/);
     expect(await c.fails(['apply', '-f', '/nonexistent/file.yaml'])).toMatch(/cannot read \/nonexistent\/file.yaml/);
     expect(await c.fails(['apply', '-f', '-'], { input: '' })).toMatch(/no resources/);
     expect(await c.fails(['apply', '-f', '-'], { input: stringify({ apiVersion: V3, kind: 'Gadget', metadata: { name: 'g' } }) })).toMatch(/kind/);

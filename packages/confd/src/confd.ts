@@ -84,8 +84,10 @@ export class Confd {
   private async renderFamily(family: Family, input: BgpInput, started: number): Promise<FamilyOutcome> {
     const log = this.opts.log;
     const file = this.writers[family].target.dest;
+    let stage = 'render';
     try {
       const content = this.renderer.render(buildBirdConfig(input, family));
+      stage = 'write';
       const result = await this.writers[family].apply(content);
       const ms = Math.round(performance.now() - started);
       if (result === 'unchanged') log.debug({ file, result, ms }, 'config unchanged; BIRD not reloaded');
@@ -95,7 +97,7 @@ export class Confd {
     } catch (e) {
       const err = e as Error;
       const fields =
-        err instanceof ConfigRejected ? { birdMessage: err.detail, line: err.line?.trim(), stage: err.stage } : { stage: 'render' };
+        err instanceof ConfigRejected ? { birdMessage: err.detail, line: err.line?.trim(), stage: err.stage } : { stage };
       log.error({ file, result: 'error', err: err.message, ...fields }, 'new config not applied; the previous config stays live until the next change');
       return 'error';
     }
@@ -127,11 +129,6 @@ export class Confd {
       }
       this.debouncer.trigger();
     }
-  }
-
-  /** Resolves when no render is pending or running. */
-  idle(): Promise<void> {
-    return this.debouncer.idle();
   }
 
   async stop(): Promise<void> {

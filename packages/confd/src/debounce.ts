@@ -41,14 +41,6 @@ export class Debouncer {
     });
   }
 
-  /** Resolves once no run is scheduled or in progress. */
-  async idle(): Promise<void> {
-    while (this.timer || this.running) {
-      if (this.running) await this.running.catch(() => {});
-      else await new Promise((r) => setTimeout(r, this.delayMs));
-    }
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);

@@ -5,12 +5,16 @@ import {
   parseIp,
   parseResourceKey,
   ValidationError,
+  type BGPConfigurationSpec,
+  type BGPPeerSpec,
   type Cidr,
   type Family,
+  type IPPoolSpec,
   type KV,
+  type NodeSpec,
   type Resource,
 } from '@calico/libcalico';
-import { parseSelector, type SelectorNode } from '@calico/libcalico/selector';
+import { parseSelectorCached, type SelectorNode } from '@calico/libcalico/selector';
 import { parseAffinityKey } from '@calico/libcalico/ipam/keys';
 
 /**
@@ -57,7 +61,6 @@ export interface BgpConfigInfo {
 export interface PoolInfo {
   name: string;
   cidr: Cidr;
-  disabled: boolean;
 }
 
 export interface BgpInput {
@@ -77,126 +80,68 @@ export interface BgpInput {
 
 export type OnInvalid = (key: string, err: Error) => void;
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+/**
+ * The read* functions take resources that decodeResource has validated
+ * (libcalico's schemas: addresses, AS numbers, ports, selectors) and keep
+ * what BIRD needs, in the form the view model compares and prints.
+ */
+const addressOf = (ifaceAddress: string | undefined): string | undefined =>
+  ifaceAddress ? canonicalIp(ifaceAddress.split('/')[0]!) : undefined;
+const asText = (n: number | undefined): string | undefined => (n === undefined ? undefined : String(n));
+const selectorOf = (text: string | undefined): SelectorNode | undefined => (text ? parseSelectorCached(text) : undefined);
 
-function optString(spec: Obj, field: string): string | undefined {
-  const v = spec[field];
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v !== 'string') throw new ValidationError(field, 'must be a string');
-  return v;
-}
-
-/** AS numbers as BIRD wants them: plain integers; asdot "a.b" becomes a*65536+b. */
-export function plainAsNumber(v: unknown, field: string): string | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  const text = String(v);
-  const dot = /^(\d+)\.(\d+)$/.exec(text);
-  const n = dot ? Number(dot[1]) * 65536 + Number(dot[2]) : /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || n < 1 || n > 4294967295 || (dot && (Number(dot[1]) > 65535 || Number(dot[2]) > 65535))) {
-    throw new ValidationError(field, `${JSON.stringify(v)} is not a valid AS number (1..4294967295 or a.b)`);
-  }
-  return String(n);
-}
-
-function optPort(v: unknown, field: string): number | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ValidationError(field, `${JSON.stringify(v)} is not a port (1..65535)`);
-  return n;
-}
-
-/** "198.18.0.1/24" (Node.spec.bgp.ipv4Address) → "198.18.0.1" */
-function interfaceAddress(v: unknown, field: string, family: Family): string | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v !== 'string') throw new ValidationError(field, 'must be a string');
-  const ip = v.includes('/') ? v.slice(0, v.indexOf('/')) : v;
-  if (v.includes('/')) parseCidr(v, field, true);
-  const p = parseIp(ip, field);
-  if (p.family !== family) throw new ValidationError(field, `${v} is not an IPv${family} address`);
-  return canonicalIp(ip);
-}
-
-function optSelector(spec: Obj, field: string): SelectorNode | undefined {
-  const text = optString(spec, field);
-  if (text === undefined) return undefined;
-  try {
-    return parseSelector(text);
-  } catch (e) {
-    throw new ValidationError(field, (e as Error).message);
-  }
+function readNode(r: Resource<NodeSpec>): NodeInfo {
+  const bgp = r.spec.bgp ?? {};
+  return {
+    name: r.metadata.name,
+    labels: { ...(r.metadata.labels ?? {}) },
+    ipv4: addressOf(bgp.ipv4Address),
+    ipv6: addressOf(bgp.ipv6Address),
+    asNumber: asText(bgp.asNumber),
+    rrClusterId: bgp.routeReflectorClusterID ? canonicalIp(bgp.routeReflectorClusterID) : undefined,
+  };
 }
 
 /**
  * BIRD reads the password as a double-quoted string: refuse what would end
- * it early. Calico v3 points at a Kubernetes secret (secretKeyRef), which a
- * plain etcd cluster does not have; we take the value inline.
+ * it early. Calico's secretKeyRef points at a Kubernetes secret, which a
+ * plain etcd cluster does not have.
  */
-function peerPassword(v: unknown): string | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v !== 'string') {
-    const why = isObj(v) && 'secretKeyRef' in v ? 'secretKeyRef needs Kubernetes secrets; give the password inline' : 'must be a string';
-    throw new ValidationError('password', why);
-  }
-  const text = v;
-  if (/["\\\n\r]/.test(text)) throw new ValidationError('password', 'may not contain quotes, backslashes or line breaks');
-  return text;
+function peerPassword(v: BGPPeerSpec['password']): string | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (typeof v !== 'string') throw new ValidationError('spec.password', 'secretKeyRef needs Kubernetes secrets; give the password inline');
+  if (/["\\\n\r]/.test(v)) throw new ValidationError('spec.password', 'may not contain quotes, backslashes or line breaks');
+  return v;
 }
 
-function readNode(r: Resource): NodeInfo {
-  const bgp = isObj(r.spec.bgp) ? r.spec.bgp : {};
-  const at = (f: string) => `spec.bgp.${f}`;
-  const rr = bgp.routeReflectorClusterID;
-  if (rr !== undefined && rr !== null && rr !== '' && (typeof rr !== 'string' || parseIp(rr, at('routeReflectorClusterID')).family !== 4)) {
-    throw new ValidationError(at('routeReflectorClusterID'), 'must be an IPv4 address');
-  }
+function readPeer(r: Resource<BGPPeerSpec>): PeerInfo {
+  const s = r.spec;
   return {
     name: r.metadata.name,
-    labels: { ...(r.metadata.labels ?? {}) },
-    ipv4: interfaceAddress(bgp.ipv4Address, at('ipv4Address'), 4),
-    ipv6: interfaceAddress(bgp.ipv6Address, at('ipv6Address'), 6),
-    asNumber: plainAsNumber(bgp.asNumber, at('asNumber')),
-    rrClusterId: typeof rr === 'string' && rr ? canonicalIp(rr) : undefined,
-  };
-}
-
-function readPeer(r: Resource): PeerInfo {
-  const s = r.spec;
-  const peerIPText = optString(s, 'peerIP');
-  const peer: PeerInfo = {
-    name: r.metadata.name,
-    peerIP: peerIPText === undefined ? undefined : { ip: canonicalIp(peerIPText), family: parseIp(peerIPText, 'peerIP').family },
-    asNumber: plainAsNumber(s.asNumber, 'asNumber'),
-    node: optString(s, 'node'),
-    nodeSelector: optSelector(s, 'nodeSelector'),
-    peerSelector: optSelector(s, 'peerSelector'),
+    peerIP: s.peerIP ? { ip: canonicalIp(s.peerIP), family: parseIp(s.peerIP, 'spec.peerIP').family } : undefined,
+    asNumber: asText(s.asNumber),
+    node: s.node || undefined,
+    nodeSelector: selectorOf(s.nodeSelector),
+    peerSelector: selectorOf(s.peerSelector),
     password: peerPassword(s.password),
     sourceAddress: s.sourceAddress === 'None' ? 'None' : 'UseNodeIP',
     keepOriginalNextHop: s.keepOriginalNextHop === true,
   };
-  if (!peer.peerIP && !peer.peerSelector) throw new ValidationError('peerIP', 'is required (or peerSelector)');
-  if (peer.peerIP && peer.peerSelector) throw new ValidationError('peerSelector', 'cannot be used together with peerIP');
-  if (peer.peerIP && !peer.asNumber) throw new ValidationError('asNumber', 'is required with peerIP');
-  if (peer.node && peer.nodeSelector) throw new ValidationError('nodeSelector', 'cannot be used together with node');
-  return peer;
 }
 
-function readBgpConfig(r: Resource): BgpConfigInfo {
+function readBgpConfig(r: Resource<BGPConfigurationSpec>): BgpConfigInfo {
   const s = r.spec;
-  const mesh = s.nodeToNodeMeshEnabled;
-  if (mesh !== undefined && mesh !== null && typeof mesh !== 'boolean') throw new ValidationError('nodeToNodeMeshEnabled', 'must be true or false');
   return {
-    asNumber: plainAsNumber(s.asNumber, 'asNumber'),
-    nodeToNodeMeshEnabled: typeof mesh === 'boolean' ? mesh : undefined,
-    logSeverityScreen: optString(s, 'logSeverityScreen'),
-    listenPort: optPort(s.listenPort, 'listenPort'),
+    asNumber: asText(s.asNumber),
+    nodeToNodeMeshEnabled: s.nodeToNodeMeshEnabled,
+    logSeverityScreen: s.logSeverityScreen,
+    listenPort: s.listenPort,
   };
 }
 
-function readPool(r: Resource): PoolInfo {
-  const cidr = optString(r.spec, 'cidr');
-  if (!cidr) throw new ValidationError('cidr', 'is required');
-  return { name: r.metadata.name, cidr: parseCidr(cidr, 'cidr'), disabled: r.spec.disabled === true };
+function readPool(r: Resource<IPPoolSpec>): PoolInfo {
+  // Disabled pools count too: `disabled` stops allocation, existing workloads stay routed.
+  return { name: r.metadata.name, cidr: parseCidr(r.spec.cidr, 'spec.cidr') };
 }
 
 /**
@@ -206,24 +151,59 @@ function readPool(r: Resource): PoolInfo {
 function affinityConfirmed(value: string): boolean {
   if (!value.trim()) return true;
   const v: unknown = JSON.parse(value);
-  if (!isObj(v)) return true;
-  if (v.deleted === true) return false;
-  return v.state === undefined || v.state === 'confirmed';
+  if (typeof v !== 'object' || v === null) return true;
+  const { state, deleted } = v as { state?: unknown; deleted?: unknown };
+  return deleted !== true && (state === undefined || state === 'confirmed');
+}
+
+/** One datastore record, decoded; undefined for keys confd does not use. */
+type InputRecord =
+  | { t: 'filter'; family: Family; statement: string }
+  | { t: 'block'; family: Family; cidr: Cidr }
+  | { t: 'node'; node: NodeInfo }
+  | { t: 'peer'; peer: PeerInfo }
+  | { t: 'config'; name: string; config: BgpConfigInfo }
+  | { t: 'pool'; pool: PoolInfo }
+  | undefined;
+
+function decodeRecord(kv: KV, nodeName: string): InputRecord {
+  if (kv.key.startsWith(CUSTOM_FILTERS_PREFIX)) {
+    const m = /^v([46])\/[^/]+$/.exec(kv.key.slice(CUSTOM_FILTERS_PREFIX.length));
+    return m && kv.value.trim() ? { t: 'filter', family: Number(m[1]) as Family, statement: kv.value.trim() } : undefined;
+  }
+  const affinity = parseAffinityKey(kv.key);
+  if (affinity) {
+    const mine = affinity.host === nodeName && affinityConfirmed(kv.value);
+    return mine ? { t: 'block', family: affinity.family, cidr: parseCidr(affinity.cidr, 'block') } : undefined;
+  }
+  if (!parseResourceKey(kv.key)) return undefined;
+  const r = decodeResource(kv);
+  switch (r.kind) {
+    case 'Node':
+      return { t: 'node', node: readNode(r as Resource<NodeSpec>) };
+    case 'BGPPeer':
+      return { t: 'peer', peer: readPeer(r as Resource<BGPPeerSpec>) };
+    case 'BGPConfiguration':
+      return { t: 'config', name: r.metadata.name, config: readBgpConfig(r as Resource<BGPConfigurationSpec>) };
+    case 'IPPool':
+      return { t: 'pool', pool: readPool(r as unknown as Resource<IPPoolSpec>) };
+  }
+  return undefined;
 }
 
 /**
- * decodeResource (which validates) remembered per key and value: every render
- * reads all records, but only the changed ones are validated again.
+ * Decoded records remembered per key and value, for one node: every render
+ * reads all records, but only the changed ones are parsed and validated again.
  */
 export class DecodeCache {
-  private entries = new Map<string, { value: string; out: Resource | Error }>();
+  private entries = new Map<string, { value: string; out: InputRecord | Error }>();
 
-  decode(kv: KV): Resource {
+  decode(kv: KV, nodeName: string): InputRecord {
     let e = this.entries.get(kv.key);
     if (!e || e.value !== kv.value) {
-      let out: Resource | Error;
+      let out: InputRecord | Error;
       try {
-        out = decodeResource(kv);
+        out = decodeRecord(kv, nodeName);
       } catch (err) {
         out = err as Error;
       }
@@ -240,7 +220,10 @@ export class DecodeCache {
   }
 }
 
-/** Decode every watched key into the typed input of the view model. */
+/**
+ * Decode every watched key into the typed input of the view model. Pass the
+ * same cache on every call for one node to skip unchanged records.
+ */
 export function readInput(kvs: Iterable<KV>, nodeName: string, onInvalid: OnInvalid, cache = new DecodeCache()): BgpInput {
   const input: BgpInput = {
     nodeName,
@@ -254,54 +237,35 @@ export function readInput(kvs: Iterable<KV>, nodeName: string, onInvalid: OnInva
   };
   const sorted = [...kvs].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (const kv of sorted) {
+    let rec: InputRecord;
     try {
-      readOne(kv, input, cache);
+      rec = cache.decode(kv, nodeName);
     } catch (e) {
       onInvalid(kv.key, e as Error);
+      continue;
+    }
+    switch (rec?.t) {
+      case 'filter':
+        input.customFilters[rec.family].push(rec.statement);
+        break;
+      case 'block':
+        input.blocks[rec.family].push(rec.cidr);
+        break;
+      case 'node':
+        input.nodes.set(rec.node.name, rec.node);
+        break;
+      case 'peer':
+        input.peers.push(rec.peer);
+        break;
+      case 'config':
+        if (rec.name === 'default') input.defaults = rec.config;
+        else if (rec.name.startsWith('node.')) input.nodeConfigs.set(rec.name.slice(5), rec.config);
+        break;
+      case 'pool':
+        input.pools.push(rec.pool);
+        break;
     }
   }
   cache.retain(new Set(sorted.map((kv) => kv.key)));
   return input;
-}
-
-function readOne(kv: KV, input: BgpInput, cache: DecodeCache): void {
-  if (kv.key.startsWith(CUSTOM_FILTERS_PREFIX)) {
-    const m = /^v([46])\/[^/]+$/.exec(kv.key.slice(CUSTOM_FILTERS_PREFIX.length));
-    if (m && kv.value.trim()) input.customFilters[Number(m[1]) as Family].push(kv.value.trim());
-    return;
-  }
-  const affinity = parseAffinityKey(kv.key);
-  if (affinity) {
-    if (affinity.host === input.nodeName && affinityConfirmed(kv.value)) {
-      input.blocks[affinity.family].push(parseCidr(affinity.cidr, 'block'));
-    }
-    return;
-  }
-  if (!parseResourceKey(kv.key)) return;
-  const r = cache.decode(kv);
-  const named = <T>(fn: () => T): T => {
-    try {
-      return fn();
-    } catch (e) {
-      if (e instanceof ValidationError && !e.field.startsWith('spec')) throw new ValidationError(`spec.${e.field}`, e.reason);
-      throw e;
-    }
-  };
-  switch (r.kind) {
-    case 'Node':
-      input.nodes.set(r.metadata.name, readNode(r));
-      break;
-    case 'BGPPeer':
-      input.peers.push(named(() => readPeer(r)));
-      break;
-    case 'BGPConfiguration': {
-      const cfg = named(() => readBgpConfig(r));
-      if (r.metadata.name === 'default') input.defaults = cfg;
-      else if (r.metadata.name.startsWith('node.')) input.nodeConfigs.set(r.metadata.name.slice(5), cfg);
-      break;
-    }
-    case 'IPPool':
-      input.pools.push(named(() => readPool(r)));
-      break;
-  }
 }

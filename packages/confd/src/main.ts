@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { connectDatastore, createLogger, nodeName, nodePaths } from '@calico/libcalico';
 import { Confd } from './confd.js';
+import { TEMPLATE_FILES } from './render.js';
 import { bgpPrefixes, DatastoreStore } from './store.js';
 
 /** The repository's templates/, found from this file (packages/confd/dist/main.js). */
@@ -26,6 +28,9 @@ async function main(): Promise<void> {
   const flags = program.opts<Flags>();
 
   const env = process.env;
+  // bird, bird6, birdc and birdc6 live in /usr/sbin, which a non-login PATH may lack.
+  const sbin = ['/usr/local/sbin', '/usr/sbin', '/sbin'].filter((d) => !(env.PATH ?? '').split(':').includes(d));
+  env.PATH = [env.PATH, ...sbin].filter(Boolean).join(':');
   const log = createLogger('confd', flags.logLevel);
   const paths = nodePaths(env);
   const debounceMs = Number(env.CONFD_DEBOUNCE_MS ?? 10);
@@ -38,6 +43,9 @@ async function main(): Promise<void> {
     debounceMs: Number.isFinite(debounceMs) && debounceMs >= 0 ? debounceMs : 10,
     log,
   };
+  for (const f of Object.values(TEMPLATE_FILES)) {
+    if (!existsSync(join(opts.templatesDir, f))) throw new Error(`CONFD_TEMPLATES_DIR: ${opts.templatesDir} has no ${f}`);
+  }
   mkdirSync(opts.confdDir, { recursive: true });
 
   const ds = await connectDatastore();

@@ -67,7 +67,17 @@ export interface BirdConfigView {
   nodePeers: BirdPeerView[];
 }
 
-const ipValue = (ip: string): bigint => parseIp(ip).value;
+/** Address → integer, memoised: sorting and the passive-side choice compare many times. */
+const ipValues = new Map<string, bigint>();
+function ipValue(ip: string): bigint {
+  let v = ipValues.get(ip);
+  if (v === undefined) {
+    if (ipValues.size > 100_000) ipValues.clear();
+    v = parseIp(ip).value;
+    ipValues.set(ip, v);
+  }
+  return v;
+}
 const ipOf = (n: NodeInfo, f: Family): string | undefined => (f === 4 ? n.ipv4 : n.ipv6);
 
 /** Calico's router id for a node without IPv4: sha256 of the name, first octet kept out of multicast. */
@@ -150,8 +160,6 @@ export function buildBirdConfig(input: BgpInput, family: Family): BirdConfigView
   ): BirdPeerView => {
     // Reflect to an iBGP peer unless it is a reflector of the same cluster.
     const rrClient = rrClusterId !== null && peerAs === asNumber && peerClusterId !== rrClusterId;
-    // A reflector keeps the next hop of reflected routes, so traffic goes
-    // straight to the node that owns the route and not through the reflector.
     const nextHopKeep = peer?.keepOriginalNextHop === true;
     return {
       name: peerName(type, ip, port),
@@ -164,6 +172,8 @@ export function buildBirdConfig(input: BgpInput, family: Family): BirdConfigView
       sourceAddress: peer?.sourceAddress === 'None' ? null : nodeIp,
       password: peer?.password ?? null,
       rrClient,
+      // A reflector keeps the next hop of reflected routes, so traffic goes
+      // straight to the node that owns the route, not through the reflector.
       nextHopSelf: !nextHopKeep && rrClusterId === null,
       nextHopKeep,
     };
@@ -197,13 +207,13 @@ export function buildBirdConfig(input: BgpInput, family: Family): BirdConfigView
       }
     }
     for (const t of targets) {
-      // Skip ourselves, peers the mesh already covers, and a second
-      // resource naming the same session (the first by name wins).
-      if (t.ip === nodeIp || meshIps.has(t.ip)) continue;
-      const s = session(type, `BGPPeer ${p.name}`, t.ip, t.port, t.as, t.clusterId, p);
-      if (taken.has(s.name)) continue;
-      taken.add(s.name);
-      (type === 'Global' ? view.globalPeers : view.nodePeers).push(s);
+      // Skip ourselves, peers the mesh already covers, and a second resource
+      // for the same neighbour (the first by name wins): BIRD could not tell
+      // two sessions to one address apart.
+      const neighbour = `${t.ip}:${t.port ?? BGP_PORT}`;
+      if (t.ip === nodeIp || meshIps.has(t.ip) || taken.has(neighbour)) continue;
+      taken.add(neighbour);
+      (type === 'Global' ? view.globalPeers : view.nodePeers).push(session(type, `BGPPeer ${p.name}`, t.ip, t.port, t.as, t.clusterId, p));
     }
   }
   const byIp = (a: BirdPeerView, b: BirdPeerView) => {

@@ -16,7 +16,8 @@ import { AFFINITY_CONFIRMED, TEMPLATES_DIR } from './helpers.js';
  * talk to it from the root namespace). Covers: --onetime, a datastore change
  * reconfiguring BIRD, no reload for unchanged content, a broken template
  * keeping the old config live (with BIRD's message in the log) and the
- * recovery once the template is fixed, and a malformed record being skipped.
+ * recovery once the template is fixed, a malformed record being skipped, and
+ * an etcd restart.
  */
 const CONFD = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const id = runId();
@@ -224,6 +225,18 @@ describe('calico-confd with etcd and BIRD', () => {
       await waitFor('bird to list Global_198_18_77_10', async () => (await protocols(4)).includes('Global_198_18_77_10'));
       expect(readFileSync(join(confdDir, 'bird.cfg'), 'utf8')).toContain('Global_198_18_77_10');
     });
+  });
+
+  it('survives an etcd restart: keeps the live config meanwhile, then catches up', async () => {
+    const live = readFileSync(join(confdDir, 'bird.cfg'), 'utf8');
+    await etcd.kill();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(readFileSync(join(confdDir, 'bird.cfg'), 'utf8')).toBe(live);
+    expect(await protocols(4)).toContain('Global_198_18_77_10');
+    await etcd.restart();
+    await client.create(peer('after-restart', '198.18.77.11', 65011));
+    await waitFor('bird to list Global_198_18_77_11', async () => (await protocols(4)).includes('Global_198_18_77_11'), 30_000);
+    expect(daemon!.exitCode).toBeNull();
   });
 
   it('stops cleanly on SIGTERM', async () => {

@@ -102,17 +102,19 @@ describe('explicit peers (BGPPeer)', () => {
     expect(b.globalPeers.map((p) => [p.name, p.asNumber])).toEqual([['Global_198_18_0_3', '64999']]);
   });
 
-  it('skips a peer the mesh already covers and keeps only the first of duplicate sessions', () => {
+  it('skips a peer the mesh already covers and keeps only the first session to one neighbour', () => {
     const kvs = [
       node('a', '198.18.0.1'),
       node('b', '198.18.0.2'),
       peer('dup1', { peerIP: '198.18.0.254', asNumber: 65001 }),
       peer('dup2', { peerIP: '198.18.0.254', asNumber: 65009 }),
+      peer('dup3', { node: 'a', peerIP: '198.18.0.254', asNumber: 65008 }),
       peer('mesh-too', { peerIP: '198.18.0.2', asNumber: 64512 }),
     ];
     const a = view('a', kvs).v;
     expect(names(a.meshPeers)).toEqual(['Mesh_198_18_0_2']);
     expect(a.globalPeers.map((p) => [p.name, p.asNumber])).toEqual([['Global_198_18_0_254', '65001']]);
+    expect(a.nodePeers).toEqual([]);
   });
 
   it('carries password, source address and next-hop options; an IPv6 peer goes only to bird6', () => {

@@ -56,6 +56,12 @@ describe('ConfigWriter', () => {
     expect(readFileSync(dest, 'utf8')).toBe(GOOD2);
   });
 
+  it('--no-reload (reload: null) writes without touching BIRD', async () => {
+    const w = new ConfigWriter({ dest, check: ['bird', '-p', '-c'], reload: null });
+    expect(await w.apply(GOOD)).toBe('written');
+    expect(readFileSync(dest, 'utf8')).toBe(GOOD);
+  });
+
   it('reads birdc -v reply codes', () => {
     expect(reloadError('0001 BIRD ready.\n0002-Reading configuration from f\n0004 Reconfiguration in progress\n')).toBeUndefined();
     expect(reloadError('0001 BIRD ready.\n0005 Reconfiguration already in progress, queueing new config\n')).toBeUndefined();

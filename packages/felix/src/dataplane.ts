@@ -141,16 +141,20 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
 
   /**
    * Write everything pending, in an order that never leaves a rule pointing
-   * at a missing set or chain: sets (create/fill) → iptables → sets (destroy)
-   * → sysctls → routes. Returns true if something must be retried.
+   * at a missing set or chain: sets (create/fill) → iptables (with the
+   * sysctls meanwhile) → sets (destroy) → routes. Returns true if something
+   * must be retried.
    */
   async apply(): Promise<boolean> {
     const started = Date.now();
     const o = this.out;
     let retry = false;
+    const took: Record<string, number> = {};
     const stage = async (what: string, f: () => Promise<unknown>): Promise<boolean> => {
+      const t0 = Date.now();
       try {
         await f();
+        took[what] = Date.now() - t0;
         return true;
       } catch (e) {
         this.m.errors();
@@ -160,18 +164,33 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
       }
     };
     if (await stage('ipsets', () => o.ipsets.applyUpdates())) {
-      const tables = o.versions.flatMap((v) => [o.filter[v], o.nat[v]]);
-      const ok = await Promise.all(tables.map((t) => stage(`iptables ${t.table}${t.version}`, () => t.apply())));
-      if (ok.every(Boolean)) await stage('ipset removal', () => o.ipsets.applyDeletions());
+      // One table at a time: concurrent iptables-nft-restores in one netns
+      // make each other re-read the ruleset (nft generation changes) and retry.
+      // nat first: each restore's cost grows with the whole netns ruleset, and
+      // the nat chains are few; on a cold start they then go in before the big
+      // filter tables. Every table is read back before any is written.
+      const tables = o.versions.flatMap((v) => [o.nat[v], o.filter[v]]);
+      const writes = (async () => {
+        let ok = true;
+        for (const t of tables) ok = (await stage(`iptables-save ${t.table}${t.version}`, () => t.readIfNeeded())) && ok;
+        for (const t of tables) ok = (await stage(`iptables ${t.table}${t.version}`, () => t.apply())) && ok;
+        return ok;
+      })();
+      // Sysctls are independent of iptables: write them while the restores run.
+      await stage('sysctls', async () => {
+        if (o.sysctls.apply() > 0) retry = true;
+      });
+      if (await writes) await stage('ipset removal', () => o.ipsets.applyDeletions());
     }
-    await stage('sysctls', async () => {
-      if ((await o.sysctls.apply()) > 0) retry = true;
-    });
+    // Routes last: traffic reaches a workload only once its policy is in place.
     await stage('routes', async () => {
       if ((await o.routes.apply()) > 0) retry = true;
     });
     this.m.applies();
-    this.m.applyMs(Date.now() - started);
+    const ms = Date.now() - started;
+    this.m.applyMs(ms);
+    // Slow passes are worth a line: they show which driver the time went to.
+    if (ms >= 200) this.deps.log.info({ ms, stages: took }, 'slow dataplane apply');
     this.m.endpoints(this.endpointMgr.count);
     return retry;
   }

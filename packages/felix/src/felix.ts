@@ -125,8 +125,11 @@ export class Felix implements CalcSink {
     let retry = false;
     try {
       if (!this.dp) await this.init();
+      const t0 = Date.now();
       this.calc.flush();
       this.dp!.finishFlush();
+      const calcMs = Date.now() - t0;
+      if (calcMs >= 100) this.o.log.info({ ms: calcMs }, 'slow calculation pass');
       retry = await this.dp!.apply();
       if (!this.state.programmed && this.state.inSync) {
         this.state.programmed = true;

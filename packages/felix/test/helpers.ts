@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { attachWorkload, run } from '@calico/libcalico';
+import { attachWorkload, run, workloadEndpointName } from '@calico/libcalico';
 import { EtcdDatastore } from '@calico/libcalico/datastore/etcd';
 import { freePort } from '../../../test/helpers/etcd.js';
 import { createNetns, deleteNetns, inNs, requireRoot, runId } from '../../../test/helpers/netns.js';
@@ -102,6 +102,7 @@ export async function eventually<T>(f: () => Promise<T>, what: string, timeoutMs
 
 export interface Workload {
   ns: string;
+  workload: string;
   ifname: string;
   ipv4: string[];
   ipv6: string[];
@@ -152,7 +153,8 @@ export class Lab {
     const ns = await createNetns(`fxw${n}-${this.id}`);
     const ifname = `cali${this.id}w${n}`.slice(0, 15);
     await attachWorkload({ netnsPath: `/var/run/netns/${ns}`, hostNetns: `/var/run/netns/${this.host}`, hostIfName: ifname, containerIfName: 'eth0', ipv4, ipv6 });
-    const w = { ns, ifname, ipv4, ipv6, key: `${RES}/workloadendpoints/default/${this.node}-k8s-w${n}-eth0` };
+    const name = workloadEndpointName({ node: this.node, orchestrator: 'cni', workload: `w${n}`, endpoint: 'eth0' });
+    const w = { ns, ifname, ipv4, ipv6, workload: `w${n}`, key: `${RES}/workloadendpoints/default/${name}` };
     this.workloads.push(w);
     return w;
   }
@@ -167,7 +169,7 @@ export class Lab {
         kind: 'WorkloadEndpoint',
         metadata: { name, namespace: 'default', labels },
         spec: {
-          orchestrator: 'k8s', node, workload: name, endpoint: 'eth0', interfaceName: w.ifname, profiles,
+          orchestrator: 'cni', node, workload: w.workload, endpoint: 'eth0', interfaceName: w.ifname, profiles,
           ipNetworks: [...w.ipv4.map((i) => `${i}/32`), ...w.ipv6.map((i) => `${i}/128`)],
         },
       }),
@@ -188,7 +190,9 @@ export class Lab {
   async startFelix(env: Record<string, string> = {}): Promise<ChildProcess> {
     this.metricsPort = 9000 + Math.floor(Math.random() * 1000);
     this.logFd = openSync(this.logPath, 'a');
-    const p = spawn('ip', ['netns', 'exec', this.host, process.execPath, FELIX_MAIN], {
+    // FX_NODE_ARGS: extra node flags for felix (e.g. --cpu-prof when profiling a benchmark)
+    const nodeArgs = process.env.FX_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const p = spawn('ip', ['netns', 'exec', this.host, process.execPath, ...nodeArgs, FELIX_MAIN], {
       stdio: ['ignore', this.logFd, this.logFd],
       env: {
         PATH: process.env.PATH,
@@ -264,6 +268,10 @@ export class Lab {
 
   hostRun(cmd: string[]) {
     return inNs(this.host, cmd, { allowFail: true });
+  }
+
+  hostRunInput(cmd: string[], input: string) {
+    return inNs(this.host, cmd, { allowFail: true, input, timeoutMs: 600_000 });
   }
 
   async ping(from: Workload, to: string): Promise<boolean> {

@@ -324,6 +324,22 @@ describe('addWorkload / removeWorkload (real etcd, IPAM, netns)', () => {
     expect(await ctx.ipam.ipsByHandle(handleOf('wd'))).toEqual([]);
   });
 
+  it('uses addresses the caller already allocated, and leaves them to the caller on failure', async () => {
+    const ctr = `plw${id}f`;
+    const ctrPath = await newNetns(ctr);
+    const ip = `198.19.${octet}.66`;
+    await ctx.ipam.assignIp({ ip, handleId: `net.${id}`, hostname: node });
+    await run(['ip', '-n', ctr, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'taken0']);
+    await expect(addWorkload(ctx, { ...ref('wf'), netnsPath: ctrPath, hostNetns: nsPath(HOST), allocated: [ip] })).rejects.toThrow(/already exists/);
+    expect((await ctx.ipam.getAttributes(ip))?.handleId).toBe(`net.${id}`);
+    await run(['ip', '-n', ctr, 'link', 'del', 'eth0']);
+    const wep = await addWorkload(ctx, { ...ref('wf'), netnsPath: ctrPath, hostNetns: nsPath(HOST), allocated: [ip], handleId: `net.${id}` });
+    expect(wep.spec.ipNetworks).toEqual([`${ip}/32`]);
+    await expect(addWorkload(ctx, { ...ref('wg'), netnsPath: ctrPath, allocated: [ip], num4: 1 })).rejects.toThrow(/not both/);
+    await removeWorkload(ctx, { ...ref('wf'), hostNetns: nsPath(HOST), handleId: `net.${id}` });
+    expect(await ctx.ipam.getAttributes(ip)).toBeUndefined();
+  });
+
   it('adds and removes addresses and profiles on a running workload', async () => {
     const ctr = `plw${id}e`;
     const ctrPath = await newNetns(ctr);

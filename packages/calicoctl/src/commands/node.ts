@@ -16,9 +16,10 @@ interface RunFlags {
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : text + '\n');
 
+/** --name, else NODENAME, else the hostname in lower case (as Calico names nodes). */
 async function thisNode(name?: string): Promise<string> {
   const { nodeName } = await import('@calico/libcalico');
-  return name || nodeName(process.env);
+  return name || nodeName(process.env).toLowerCase();
 }
 
 async function layout() {
@@ -132,7 +133,7 @@ export function registerNode(program: Command): void {
     });
 
   node.command('supervise', { hidden: true }).action(async () => {
-    const { superviseFromEnv } = await import('../node/run.js');
+    const { superviseFromEnv } = await import('../node/supervise.js');
     await superviseFromEnv();
   });
 
@@ -142,8 +143,9 @@ export function registerNode(program: Command): void {
     .option('--force', 'SIGKILL the supervisor and its children at once')
     .action(async (opts: { force?: boolean }) => {
       const { stopNode } = await import('../node/stop.js');
-      const { pid } = await stopNode(await layout(), !!opts.force);
-      out(pid ? `Calico node stopped (supervisor pid ${pid})` : 'Calico node is not running');
+      const { pid, orphans } = await stopNode(await layout(), !!opts.force);
+      if (pid) out(`Calico node stopped (supervisor pid ${pid})`);
+      else out(`Calico node is not running${orphans.length ? ` (stopped processes it left behind: ${orphans.join(', ')})` : ''}`);
     });
 
   node

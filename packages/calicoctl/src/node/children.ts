@@ -7,8 +7,7 @@ import { birdConfig, birdSocket, childPidFile, type NodeLayout } from './layout.
 export type Readiness =
   | { kind: 'alive'; ms: number }
   | { kind: 'bird'; socket: string }
-  | { kind: 'file'; path: string }
-  | { kind: 'http'; url: string };
+  | { kind: 'file'; path: string };
 
 export interface ChildSpec {
   /** also the name of its log (<logDir>/<name>.log) and pid file */
@@ -45,12 +44,11 @@ export function findProgram(name: string, env: NodeJS.ProcessEnv = process.env):
 }
 
 /**
- * felix readiness, as the felix package documents it: a `ready` file in the
- * run dir once its first full dataplane sync is done.
+ * felix readiness, as the felix package documents it: `<runDir>/felix-ready`
+ * exists once felix is in sync with the datastore and has programmed the
+ * dataplane.
  */
-export function felixReadiness(layout: NodeLayout): Readiness {
-  return { kind: 'alive', ms: 1000 };
-}
+export const felixReadyFile = (layout: NodeLayout) => join(layout.runDir, 'felix-ready');
 
 /** The one-time confd render that must finish before BIRD can start. */
 export function confdOnetime(env: NodeJS.ProcessEnv = process.env): ChildSpec {
@@ -73,6 +71,6 @@ export function nodeChildren(layout: NodeLayout, backend: Backend, env: NodeJS.P
     }
     children.push({ name: 'confd', argv: nodeBinary('confd', env), ready: { kind: 'alive', ms: 200 }, afterRender: true });
   }
-  children.push({ name: 'felix', argv: nodeBinary('felix', env), ready: felixReadiness(layout) });
+  children.push({ name: 'felix', argv: nodeBinary('felix', env), ready: { kind: 'file', path: felixReadyFile(layout) } });
   return children;
 }

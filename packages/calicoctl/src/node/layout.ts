@@ -71,6 +71,15 @@ export function pidAlive(pid: number | undefined): boolean {
   }
 }
 
+/** Send a signal to a pid that may have exited meanwhile. */
+export function signalPid(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
 /** Is pid alive and running the program argv0 (guards against a reused pid)? */
 export function pidRuns(pid: number | undefined, argv0: string): boolean {
   if (!pidAlive(pid)) return false;

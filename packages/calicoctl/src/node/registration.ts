@@ -1,4 +1,4 @@
-import { ValidationError, type Resource, type ResourceClient } from '@calico/libcalico';
+import { ValidationError, canonicalIp, isIp, type Resource, type ResourceClient } from '@calico/libcalico';
 import type { NodeBGPSpec, NodeSpec } from '@calico/libcalico/resources/spec';
 import { formatHostAddress, type HostAddress } from './autodetect.js';
 
@@ -9,7 +9,11 @@ export interface Registration {
   asNumber?: number;
 }
 
-const ipOf = (cidr: string | undefined) => cidr?.split('/')[0];
+/** The address part of a stored IP/len, canonical (undefined if absent or malformed). */
+function ipOf(cidr: string | undefined): string | undefined {
+  const ip = cidr?.split('/')[0];
+  return ip && isIp(ip) ? canonicalIp(ip) : undefined;
+}
 
 /** Refuse an address another node already has (Calico's startup exits in that case too). */
 function assertAddressesFree(nodes: Resource<NodeSpec>[], reg: Registration): void {

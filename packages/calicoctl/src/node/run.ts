@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ValidationError, createLogger, etcdConfigFromEnv, nodePaths, type EtcdConfig, type ResourceClient } from '@calico/libcalico';
+import { ValidationError, etcdConfigFromEnv, nodePaths, type EtcdConfig, type ResourceClient } from '@calico/libcalico';
+import { checkDns1123Subdomain } from '@calico/libcalico/resources/names';
 import { autodetect, explicitAddress, type HostAddress } from './autodetect.js';
 import { checkSystem } from './checksystem.js';
 import type { Backend } from './children.js';
@@ -14,9 +15,9 @@ import {
   supervisorStateFile,
   type NodeLayout,
 } from './layout.js';
-import { stopSupervisor } from './stop.js';
+import { stopOrphans, stopSupervisor } from './stop.js';
 import { registerNode, unregisterAfterFailure } from './registration.js';
-import { Supervisor } from './supervisor.js';
+import { runForeground } from './supervise.js';
 
 export interface RunOptions {
   name: string;
@@ -29,8 +30,6 @@ export interface RunOptions {
   ip6AutodetectionMethod: string;
   /** --etcd-endpoints, if given */
   etcdEndpoints?: string;
-  /** how long to wait for the node to come up */
-  timeoutMs?: number;
 }
 
 interface Parsed {
@@ -39,17 +38,13 @@ interface Parsed {
 }
 
 const POLL_MS = 50;
+/** how long `node run` waits for the node to come up (each child also has its own start-up limit) */
+const START_TIMEOUT_MS = 120_000;
 
 function parseOptions(o: RunOptions): Parsed {
   if (o.backend !== 'bird' && o.backend !== 'none') throw new ValidationError('--backend', `must be bird or none, got ${JSON.stringify(o.backend)}`);
-  if (!o.name || !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(o.name)) {
-    throw new ValidationError('--name', `${JSON.stringify(o.name)} is not a valid node name (lower-case letters, digits, '-' and '.')`);
-  }
-  let asNumber: number | undefined;
-  if (o.as !== undefined) {
-    asNumber = parseAsNumber(o.as, '--as');
-  }
-  return { backend: o.backend, asNumber };
+  checkDns1123Subdomain(o.name, '--name');
+  return { backend: o.backend, asNumber: o.as === undefined ? undefined : parseAsNumber(o.as, '--as') };
 }
 
 /** AS numbers as plain (1–4294967295) or asdot (1.10) notation. */
@@ -86,14 +81,11 @@ function childEnv(name: string, backend: Backend, etcd: EtcdConfig, layout: Node
     CALICO_CONFD_DIR: layout.confdDir,
     CALICO_NETWORKING_BACKEND: backend,
   };
+  // calicoctl's own --log-level (LOG_LEVEL) is not the daemons' log level
+  delete env.LOG_LEVEL;
   if (addrs.v4) env.IP = addrs.v4.ip;
   if (addrs.v6) env.IP6 = addrs.v6.ip;
   return env;
-}
-
-export interface RunResult {
-  supervisorPid: number;
-  warnings: string[];
 }
 
 /**
@@ -103,22 +95,21 @@ export interface RunResult {
  * child is ready; on failure the supervisor is stopped and the Node
  * resource put back as it was.
  */
-export async function runNode(o: RunOptions, client: ResourceClient, out: (line: string) => void): Promise<RunResult> {
+export async function runNode(o: RunOptions, client: ResourceClient, out: (line: string) => void): Promise<void> {
   const { backend, asNumber } = parseOptions(o);
   const layout = nodePaths(process.env);
   const etcd = etcdConfigFromEnv(process.env, o.etcdEndpoints);
   const already = runningSupervisor(layout);
   if (already) throw new Error(`calico-node is already running here (pid ${already}, run dir ${layout.runDir}): run \`calicoctl node stop\` first`);
 
+  const orphans = await stopOrphans(layout);
+  if (orphans.length) out(`Stopped processes left by an earlier node that died: ${orphans.join(', ')}`);
+
   const checks = await checkSystem({ backend, etcd });
   const failed = checks.filter((c) => !c.ok);
   if (failed.length) throw new Error(`system check failed: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')} (see calicoctl node checksystem)`);
 
-  const warnings: string[] = [];
-  const warn = (m: string) => {
-    warnings.push(m);
-    out(`WARNING: ${m}`);
-  };
+  const warn = (m: string) => out(`WARNING: ${m}`);
   const v4 = await resolveAddress(o.ip, 4, o.ipAutodetectionMethod, warn);
   const v6 = await resolveAddress(o.ip6, 6, o.ip6AutodetectionMethod, warn);
   if (backend === 'bird' && !v4) throw new ValidationError('--ip', 'an IPv4 address is required with --backend bird (it is the BGP router id)');
@@ -131,40 +122,19 @@ export async function runNode(o: RunOptions, client: ResourceClient, out: (line:
     const env = childEnv(o.name, backend, etcd, layout, { v4, v6 });
     if (o.foreground) {
       await runForeground(o.name, backend, layout, env);
-      return { supervisorPid: process.pid, warnings };
+      return;
     }
-    const pid = await startDetached(layout, env, o.timeoutMs ?? 120_000);
+    const pid = await startDetached(layout, env, START_TIMEOUT_MS);
     out(`Calico node ${o.name} is running (supervisor pid ${pid}; logs in ${layout.logDir})`);
-    return { supervisorPid: pid, warnings };
   } catch (e) {
     await unregisterAfterFailure(client, o.name, before).catch(() => {});
     throw e;
   }
 }
 
-/** The supervisor in this process; returns after it has stopped on SIGTERM/SIGINT. */
-async function runForeground(nodeName: string, backend: Backend, layout: NodeLayout, env: NodeJS.ProcessEnv): Promise<void> {
-  const log = createLogger('calico-node', env.CALICO_NODE_LOGLEVEL ?? 'info');
-  const sup = new Supervisor({ layout, nodeName, backend, env, log });
-  let stopping: Promise<void> | undefined;
-  const stopped = new Promise<void>((resolve) => {
-    const onSignal = () => {
-      stopping ??= sup.stop().then(resolve);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
-  await sup.start();
-  await stopped;
-}
-
-/** `calicoctl node supervise`: the detached supervisor that `node run` starts. */
-export async function superviseFromEnv(): Promise<void> {
-  const { nodeName } = await import('@calico/libcalico');
-  const layout = nodePaths(process.env);
-  const backend = (process.env.CALICO_NETWORKING_BACKEND === 'none' ? 'none' : 'bird') as Backend;
-  // a start-up failure is also in calico-node.json, where `node run` reads it
-  await runForeground(nodeName(process.env), backend, layout, process.env);
+async function waitGone(pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, POLL_MS));
 }
 
 /** Start `calicoctl node supervise` in its own session and wait until it reports the node up. */
@@ -186,7 +156,11 @@ async function startDetached(layout: NodeLayout, env: NodeJS.ProcessEnv, timeout
   for (;;) {
     const st = readState(layout);
     if (st?.pid === pid && st.state === 'running') return pid;
-    if (st?.pid === pid && st.state === 'failed') throw new Error(`node failed to start: ${st.error}`);
+    if (st?.pid === pid && st.state === 'failed') {
+      // it has stopped its children; let it finish exiting so nothing is left when we return
+      await waitGone(pid, 10_000);
+      throw new Error(`node failed to start: ${st.error}`);
+    }
     if (!pidAlive(pid)) {
       throw new Error(`the supervisor (pid ${pid}) exited during start-up; last lines of ${logFile}: ${logTail(logFile)}`);
     }

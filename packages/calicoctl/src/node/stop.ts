@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { childPidFile, pidAlive, pidRuns, readState, runningSupervisor, supervisorPidFile, type NodeLayout } from './layout.js';
+import { childPidFile, pidAlive, pidRuns, signalPid, readState, runningSupervisor, supervisorPidFile, type NodeLayout } from './layout.js';
 
 const POLL_MS = 50;
 
@@ -12,15 +12,8 @@ export async function stopSupervisor(layout: NodeLayout, pid: number, force: boo
   const children = Object.values(readState(layout)?.children ?? {})
     .filter((c) => pidRuns(c.pid, c.argv[0]!))
     .map((c) => c.pid!);
-  const signal = (p: number, s: NodeJS.Signals) => {
-    try {
-      process.kill(p, s);
-    } catch {
-      // already gone
-    }
-  };
-  signal(pid, force ? 'SIGKILL' : 'SIGTERM');
-  if (force) for (const c of children) signal(c, 'SIGKILL');
+  signalPid(pid, force ? 'SIGKILL' : 'SIGTERM');
+  if (force) for (const c of children) signalPid(c, 'SIGKILL');
   const deadline = Date.now() + timeoutMs;
   while ([pid, ...children].some(pidAlive)) {
     if (Date.now() > deadline) {
@@ -35,10 +28,29 @@ export async function stopSupervisor(layout: NodeLayout, pid: number, force: boo
   }
 }
 
-/** `calicoctl node stop`: returns false if no node was running here. */
-export async function stopNode(layout: NodeLayout, force: boolean): Promise<{ pid?: number }> {
+/**
+ * Children a dead supervisor left behind (it was SIGKILLed): still running
+ * the program recorded in calico-node.json. They hold BIRD's sockets and
+ * would fight a new node, so `node run` and `node stop` end them.
+ */
+export async function stopOrphans(layout: NodeLayout, timeoutMs = 10_000): Promise<number[]> {
+  if (runningSupervisor(layout)) return [];
+  const orphans = Object.values(readState(layout)?.children ?? {})
+    .filter((c) => pidRuns(c.pid, c.argv[0]!))
+    .map((c) => c.pid!);
+  for (const pid of orphans) signalPid(pid, 'SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (orphans.some(pidAlive)) {
+    if (Date.now() > deadline) for (const pid of orphans.filter(pidAlive)) signalPid(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  return orphans;
+}
+
+/** `calicoctl node stop`: the supervisor's pid, or none if no node was running here. */
+export async function stopNode(layout: NodeLayout, force: boolean): Promise<{ pid?: number; orphans: number[] }> {
   const pid = runningSupervisor(layout);
-  if (!pid) return {};
+  if (!pid) return { orphans: await stopOrphans(layout) };
   await stopSupervisor(layout, pid, force);
-  return { pid };
+  return { pid, orphans: [] };
 }

@@ -22,8 +22,6 @@ export interface SupervisorOptions {
   /** environment of every child (NODENAME, ETCD_*, CALICO_*_DIR, FELIX_*) */
   env: NodeJS.ProcessEnv;
   log: Logger;
-  /** how long each child may take to become ready */
-  startTimeoutMs?: number;
 }
 
 const POLL_MS = 50;
@@ -32,6 +30,8 @@ const BACKOFF_MAX_MS = 10_000;
 /** a child that ran this long before dying restarts at the minimum backoff again */
 const STABLE_MS = 30_000;
 const STOP_GRACE_MS = 10_000;
+/** how long each child may take to become ready (or the one-time render to finish) */
+const START_TIMEOUT_MS = 60_000;
 
 interface Running {
   spec: ChildSpec;
@@ -80,6 +80,8 @@ export class Supervisor {
   private state: NodeState = 'starting';
   private error?: string;
   private stopping = false;
+  /** the one-time render while it runs (stopped with the others if start-up fails meanwhile) */
+  private oneShot?: Running;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.children = nodeChildren(opts.layout, opts.backend, opts.env).map((spec) => ({
@@ -95,14 +97,20 @@ export class Supervisor {
     writeFileSync(supervisorPidFile(this.opts.layout), `${process.pid}\n`);
     this.writeState();
     try {
-      // felix starts beside the one-time render; BIRD and confd need its output
-      const [early, late] = [this.children.filter((c) => !c.spec.afterRender), this.children.filter((c) => c.spec.afterRender)];
+      // felix starts beside the one-time render; BIRD and confd need its output.
+      // The first failure anywhere fails the start at once.
+      const early = this.children.filter((c) => !c.spec.afterRender);
+      const late = this.children.filter((c) => c.spec.afterRender);
       for (const c of early) this.spawnChild(c);
-      const earlyReady = Promise.all(early.map((c) => this.waitReady(c)));
-      earlyReady.catch(() => {}); // observed below; a failure must not go unhandled meanwhile
-      if (this.opts.backend === 'bird') await this.runOnce(confdOnetime(this.opts.env));
-      for (const c of late) this.spawnChild(c);
-      await Promise.all([earlyReady, ...late.map((c) => this.waitReady(c))]);
+      await Promise.all([
+        ...early.map((c) => this.waitReady(c)),
+        (async () => {
+          if (this.opts.backend === 'bird') await this.runOnce(confdOnetime(this.opts.env));
+          if (this.stopping) return;
+          for (const c of late) this.spawnChild(c);
+          await Promise.all(late.map((c) => this.waitReady(c)));
+        })(),
+      ]);
     } catch (e) {
       this.error = (e as Error).message;
       this.opts.log.error({ err: this.error }, 'node start-up failed');
@@ -128,7 +136,7 @@ export class Supervisor {
     this.stopping = true;
     for (const c of this.children) clearTimeout(c.restartTimer);
     await Promise.all(
-      [...this.children].reverse().map(async (c) => {
+      [...(this.oneShot ? [this.oneShot] : []), ...this.children].reverse().map(async (c) => {
         if (!c.proc || !c.exited || c.proc.exitCode !== null || c.proc.signalCode !== null) return;
         c.proc.kill('SIGTERM');
         if (!(await settlesWithin(c.exited, STOP_GRACE_MS))) {
@@ -143,12 +151,12 @@ export class Supervisor {
   /** Run a child to completion (the one-time render); a non-zero exit fails with its log. */
   private async runOnce(spec: ChildSpec): Promise<void> {
     const c: Running = { spec, state: { argv: spec.argv, restarts: 0, ready: false }, backoffMs: 0, startedAtMs: 0 };
+    this.oneShot = c;
     this.spawnChild(c, false);
-    const timeout = this.opts.startTimeoutMs ?? 60_000;
-    if (!(await settlesWithin(c.exited!, timeout))) {
+    if (!(await settlesWithin(c.exited!, START_TIMEOUT_MS))) {
       c.proc!.kill('SIGKILL');
       await c.exited;
-      throw this.childFailure(c, `did not finish within ${timeout} ms`);
+      throw this.childFailure(c, `did not finish within ${START_TIMEOUT_MS} ms`);
     }
     if (c.proc!.exitCode !== 0) throw this.childFailure(c, `exited with ${describeExit(c.proc!)}`);
   }
@@ -156,6 +164,8 @@ export class Supervisor {
   private spawnChild(c: Running, supervised = true): void {
     const { layout, env, log } = this.opts;
     const logFile = childLogFile(layout, c.spec.logName ?? c.spec.name);
+    // a ready file left by an earlier run must not pass for this one
+    if (c.spec.ready.kind === 'file') rmSync(c.spec.ready.path, { force: true });
     const fd = openSync(logFile, 'a');
     let proc: ChildProcess;
     try {
@@ -203,15 +213,14 @@ export class Supervisor {
   /** Poll the child's readiness every 50 ms; fails if it dies or takes too long. */
   private async waitReady(c: Running): Promise<void> {
     const proc = c.proc!;
-    const timeout = this.opts.startTimeoutMs ?? 60_000;
-    const deadline = Date.now() + timeout;
+    const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {
       if (proc.exitCode !== null || proc.signalCode !== null || !proc.pid) {
         throw this.childFailure(c, `exited with ${describeExit(proc)} while starting`);
       }
       if (await isReady(c.spec.ready, c.startedAtMs)) break;
       if (this.stopping) return;
-      if (Date.now() > deadline) throw this.childFailure(c, `was not ready within ${timeout} ms`);
+      if (Date.now() > deadline) throw this.childFailure(c, `was not ready within ${START_TIMEOUT_MS} ms`);
       await sleep(POLL_MS);
     }
     if (c.proc !== proc) return;
@@ -253,17 +262,11 @@ async function isReady(r: Readiness, startedAtMs: number): Promise<boolean> {
       return birdAnswers(r.socket, 500);
     case 'file':
       return existsSync(r.path);
-    case 'http':
-      try {
-        const res = await fetch(r.url, { signal: AbortSignal.timeout(500) });
-        return res.ok;
-      } catch {
-        return false;
-      }
   }
 }
 
 function describeExit(p: ChildProcess): string {
+  if (p.pid === undefined) return `an error: ${p.spawnfile} could not be started`;
   if (p.signalCode) return `signal ${p.signalCode}`;
   if (p.exitCode !== null) return `code ${p.exitCode}`;
   return 'an error before it started';

@@ -95,6 +95,11 @@ type Ctx = WorkloadContext & { close(): Promise<void> };
 
 async function add(ctx: Ctx, arg: string, ipSpec: string, node: string, opts: ContainerOpts): Promise<void> {
   const request = parseAddressRequest(ipSpec);
+  // An operator's typo should not leave an endpoint that no policy applies to.
+  const client = new lib.ResourceClient(ctx.ds);
+  for (const p of opts.profile ?? []) {
+    if (!(await client.tryGet('Profile', p))) throw new lib.ValidationError('profile', `profile ${p} does not exist`);
+  }
   const t = await resolveContainer(arg);
   const wep = await lib.addWorkload(ctx, {
     node,

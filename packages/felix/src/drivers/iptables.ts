@@ -13,8 +13,6 @@ export interface TableCounters {
 }
 
 interface DesiredChain {
-  /** rules joined, to skip re-hashing an unchanged chain */
-  key: string;
   rules: IptRule[];
   hashes: string[];
 }
@@ -41,6 +39,11 @@ export function parseSave(text: string): Map<string, KernelChain> {
   }
   return chains;
 }
+
+const sameRules = (a: readonly IptRule[] | undefined, b: readonly IptRule[]): boolean =>
+  !!a && a.length === b.length && a.every((r, i) => r.match === b[i]!.match && r.action === b[i]!.action);
+
+const hashRules = (chain: string, rules: IptRule[]): string[] => ruleHashes(chain, rules.map((r) => `${r.match} ${r.action}`));
 
 const eq = (a: readonly (string | null)[] | undefined, b: readonly string[]): boolean =>
   !!a && a.length === b.length && a.every((x, i) => x === b[i]);
@@ -77,9 +80,8 @@ export class IptablesTable {
   }
 
   setChain(name: string, rules: IptRule[]): void {
-    const key = rules.map((r) => `${r.match}\t${r.action}`).join('\n');
-    if (this.desired.get(name)?.key === key) return;
-    this.desired.set(name, { key, rules, hashes: ruleHashes(name, rules.map((r) => `${r.match} ${r.action}`)) });
+    if (sameRules(this.desired.get(name)?.rules, rules)) return;
+    this.desired.set(name, { rules, hashes: hashRules(name, rules) });
     this.dirty.add(name);
   }
 
@@ -93,9 +95,8 @@ export class IptablesTable {
 
   /** Our rules at the top (or bottom, in append mode) of a built-in chain. */
   setInsertions(builtin: string, rules: IptRule[]): void {
-    const key = rules.map((r) => `${r.match}\t${r.action}`).join('\n');
-    if (this.inserts.get(builtin)?.key === key) return;
-    this.inserts.set(builtin, { key, rules, hashes: ruleHashes(builtin, rules.map((r) => `${r.match} ${r.action}`)) });
+    if (sameRules(this.inserts.get(builtin)?.rules, rules)) return;
+    this.inserts.set(builtin, { rules, hashes: hashRules(builtin, rules) });
     this.dirty.add(builtin);
   }
 
@@ -114,17 +115,22 @@ export class IptablesTable {
     return parseSave(res.stdout);
   }
 
+  /** Read the kernel back if we do not know what it holds (start, refresh, after a failure). */
+  async readIfNeeded(): Promise<void> {
+    if (this.kernel) return;
+    this.kernel = await this.readKernel();
+    // Full check on the next apply: every desired chain, every insertion, every leftover of ours.
+    this.fullCheck = true;
+  }
+
+  private fullCheck = false;
+
   /** Bring the kernel to the desired state; resolves once written (or nothing to do). */
   async apply(): Promise<void> {
-    let toCheck: Iterable<string>;
-    if (!this.kernel) {
-      this.kernel = await this.readKernel();
-      // Full check: every desired chain, every insertion, every leftover of ours.
-      toCheck = new Set([...this.desired.keys(), ...this.inserts.keys(), ...this.kernel.keys(), ...this.dirty]);
-    } else {
-      toCheck = this.dirty;
-    }
-    const kernel = this.kernel;
+    await this.readIfNeeded();
+    const kernel = this.kernel!;
+    const toCheck = this.fullCheck ? new Set([...this.desired.keys(), ...this.inserts.keys(), ...kernel.keys(), ...this.dirty]) : this.dirty;
+    this.fullCheck = false;
     const declare: string[] = [];
     const appends: string[] = [];
     const hookDeletes: string[] = [];

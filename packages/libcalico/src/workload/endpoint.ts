@@ -11,11 +11,13 @@
 import { DatastoreError, ValidationError, isCode } from '../errors.js';
 import type { Datastore } from '../datastore/types.js';
 import { ResourceClient } from '../resources/client.js';
+import { API_VERSION, DEFAULT_NAMESPACE } from '../resources/kinds.js';
 import type { WorkloadEndpoint, WorkloadEndpointSpec } from '../resources/spec.js';
 import { workloadEndpointName } from '../resources/names.js';
 import { canonicalIp, ipFamily } from '../net.js';
-import { attachWorkload, detachWorkload, addContainerIps, removeContainerIps, hostInterfaceName } from './veth.js';
+import { attachWorkload, detachWorkload, addContainerIps, removeContainerIps, hostInterfaceName, validateNetnsPath } from './veth.js';
 import type { Ipam } from '../ipam/ipam.js';
+import { undoAndRethrow } from './undo.js';
 
 /** Identifies one endpoint of one workload on one node. */
 export interface WorkloadRef {
@@ -45,13 +47,18 @@ export interface WorkloadContext {
 }
 
 export interface AddWorkloadOptions extends WorkloadRef, AddressRequest {
+  /**
+   * Addresses the caller already holds (e.g. from a CNI IPAM plugin): used as
+   * they are instead of asking IPAM, and never released here.
+   */
+  allocated?: string[];
   netnsPath: string;
   /** netns path of the host end; default the caller's netns */
   hostNetns?: string;
   profiles?: string[];
   labels?: Record<string, string>;
   containerID?: string;
-  /** IPAM handle every address of this endpoint is recorded against (default `<orchestrator>.<workload>.<endpoint>`) */
+  /** IPAM handle every address of this endpoint is recorded against (default `<orchestrator>.<node>.<workload>.<endpoint>`) */
   handleId?: string;
   /** host interface name (default: prefix + hash of the WorkloadEndpoint name) */
   hostIfName?: string;
@@ -59,7 +66,6 @@ export interface AddWorkloadOptions extends WorkloadRef, AddressRequest {
   mtu?: number;
 }
 
-const DEFAULT_NAMESPACE = 'default';
 const ORCHESTRATOR_LABEL = 'projectcalico.org/orchestrator';
 const NAMESPACE_LABEL = 'projectcalico.org/namespace';
 
@@ -70,32 +76,44 @@ function resolved(ref: WorkloadRef): Required<WorkloadRef> & { name: string } {
   return { node: ref.node, orchestrator: ref.orchestrator, workload: ref.workload, endpoint, namespace, name };
 }
 
-/** The IPAM handle a workload's addresses are recorded against, unless the caller names one. */
+/**
+ * The IPAM handle a workload's addresses are recorded against, unless the
+ * caller names one. It includes the node: a netns name like `web1` may well
+ * exist on several hosts, and releasing one must not free the others.
+ */
 export function defaultHandleId(ref: WorkloadRef): string {
-  return `${ref.orchestrator}.${ref.workload}.${ref.endpoint ?? 'eth0'}`;
+  return `${ref.orchestrator}.${ref.node}.${ref.workload}.${ref.endpoint ?? 'eth0'}`;
 }
 
 /** A /32 or /128 network for a bare address. */
 const hostNet = (ip: string): string => `${canonicalIp(ip)}/${ipFamily(ip) === 4 ? 32 : 128}`;
 
+/** What IPAM records about who holds an address. */
+const ipamAttrs = (ref: Required<WorkloadRef>): Record<string, string> => ({
+  node: ref.node,
+  namespace: ref.namespace,
+  workload: ref.workload,
+  endpoint: ref.endpoint,
+});
+
 /** Take the requested addresses from IPAM (autoAssign is all or nothing); on failure nothing stays allocated. */
-async function allocate(ipam: Ipam, req: AddressRequest, handleId: string, node: string, attrs: Record<string, string>): Promise<string[]> {
+async function allocate(ipam: Ipam, req: AddressRequest, handleId: string, ref: Required<WorkloadRef>): Promise<string[]> {
+  const attrs = ipamAttrs(ref);
   const got: string[] = [];
   try {
     for (const ip of req.ips ?? []) {
       if (!ipFamily(ip)) throw new ValidationError('ip', `${JSON.stringify(ip)} is not an IP address`);
-      await ipam.assignIp({ ip, handleId, attrs, hostname: node });
+      await ipam.assignIp({ ip, handleId, attrs, hostname: ref.node });
       got.push(canonicalIp(ip));
     }
     const num4 = req.num4 ?? 0;
     const num6 = req.num6 ?? 0;
     if (num4 > 0 || num6 > 0) {
-      const r = await ipam.autoAssign({ num4, num6, handleId, attrs, hostname: node, pools: req.pools });
+      const r = await ipam.autoAssign({ num4, num6, handleId, attrs, hostname: ref.node, pools: req.pools });
       got.push(...r.ipv4.map(canonicalIp), ...r.ipv6.map(canonicalIp));
     }
   } catch (e) {
-    await ipam.releaseIps(got).catch(() => {});
-    throw e;
+    return undoAndRethrow(e, [() => ipam.releaseIps(got)]);
   }
   return got;
 }
@@ -108,10 +126,14 @@ async function allocate(ipam: Ipam, req: AddressRequest, handleId: string, node:
 export async function addWorkload(ctx: WorkloadContext, o: AddWorkloadOptions): Promise<WorkloadEndpoint> {
   const ref = resolved(o);
   const client = new ResourceClient(ctx.ds);
-  if (!(o.ips?.length || o.num4 || o.num6)) throw new ValidationError('ip', 'the workload needs at least one address');
+  if (!(o.allocated?.length || o.ips?.length || o.num4 || o.num6)) throw new ValidationError('ip', 'the workload needs at least one address');
+  if (o.allocated && (o.ips?.length || o.num4 || o.num6)) throw new ValidationError('ip', 'give either allocated addresses or addresses to allocate, not both');
+  for (const ip of o.allocated ?? []) if (!ipFamily(ip)) throw new ValidationError('allocated', `${JSON.stringify(ip)} is not an IP address`);
+  validateNetnsPath(o.netnsPath, 'netnsPath');
+  if (o.hostNetns !== undefined) validateNetnsPath(o.hostNetns, 'hostNetns');
   const hostIfName = o.hostIfName ?? hostInterfaceName(ref.name, o.interfacePrefix);
   const draft = (ips: string[], mac?: string): WorkloadEndpoint => ({
-    apiVersion: 'projectcalico.org/v3',
+    apiVersion: API_VERSION,
     kind: 'WorkloadEndpoint',
     metadata: {
       name: ref.name,
@@ -135,9 +157,7 @@ export async function addWorkload(ctx: WorkloadContext, o: AddWorkloadOptions): 
   if (await client.tryGet('WorkloadEndpoint', ref.name, ref.namespace)) {
     throw new DatastoreError('AlreadyExists', `WorkloadEndpoint(${ref.namespace}/${ref.name}) already exists: workload ${ref.workload} already has endpoint ${ref.endpoint} on ${ref.node}`);
   }
-  const handleId = o.handleId ?? defaultHandleId(ref);
-  const attrs = { node: ref.node, namespace: ref.namespace, workload: ref.workload, endpoint: ref.endpoint };
-  const ips = await allocate(ctx.ipam, o, handleId, ref.node, attrs);
+  const ips = o.allocated ? o.allocated.map(canonicalIp) : await allocate(ctx.ipam, o, o.handleId ?? defaultHandleId(ref), ref);
   let attached = false;
   try {
     const { mac } = await attachWorkload({
@@ -152,9 +172,10 @@ export async function addWorkload(ctx: WorkloadContext, o: AddWorkloadOptions): 
     attached = true;
     return (await client.create(draft(ips, mac))) as WorkloadEndpoint;
   } catch (e) {
-    if (attached) await detachWorkload({ hostIfName, hostNetns: o.hostNetns }).catch(() => {});
-    await ctx.ipam.releaseIps(ips).catch(() => {});
-    throw e;
+    return undoAndRethrow(e, [
+      ...(attached ? [() => detachWorkload({ hostIfName, hostNetns: o.hostNetns })] : []),
+      ...(o.allocated ? [] : [() => ctx.ipam.releaseIps(ips)]),
+    ]);
   }
 }
 
@@ -225,12 +246,7 @@ export async function addWorkloadIps(ctx: WorkloadContext, o: UpdateIpsOptions):
   for (const ip of o.ips ?? []) {
     if ((wep.spec.ipNetworks ?? []).includes(hostNet(ip))) throw new ValidationError('ip', `${ip} is already assigned to ${ref.workload}`);
   }
-  const ips = await allocate(ctx.ipam, o, o.handleId ?? defaultHandleId(ref), ref.node, {
-    node: ref.node,
-    namespace: ref.namespace,
-    workload: ref.workload,
-    endpoint: ref.endpoint,
-  });
+  const ips = await allocate(ctx.ipam, o, o.handleId ?? defaultHandleId(ref), ref);
   let plumbed = false;
   try {
     await addContainerIps({ netnsPath: o.netnsPath, containerIfName: ref.endpoint, ips });
@@ -240,9 +256,10 @@ export async function addWorkloadIps(ctx: WorkloadContext, o: UpdateIpsOptions):
     });
     return ips;
   } catch (e) {
-    if (plumbed) await removeContainerIps({ netnsPath: o.netnsPath, containerIfName: ref.endpoint, ips }).catch(() => {});
-    await ctx.ipam.releaseIps(ips).catch(() => {});
-    throw e;
+    return undoAndRethrow(e, [
+      ...(plumbed ? [() => removeContainerIps({ netnsPath: o.netnsPath, containerIfName: ref.endpoint, ips })] : []),
+      () => ctx.ipam.releaseIps(ips),
+    ]);
   }
 }
 

@@ -14,15 +14,17 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { ValidationError } from '../errors.js';
 import { ExecError, run } from '../exec.js';
 import { ipFamily, parseIp } from '../net.js';
+import { undoAndRethrow } from './undo.js';
 
 /** The fixed MAC of every host-side veth end (Calico's choice). */
 export const HOST_SIDE_MAC = 'ee:ee:ee:ee:ee:ee';
 /** The IPv4 gateway every workload routes through; the host answers for it by proxy ARP. */
 export const IPV4_GATEWAY = '169.254.1.1';
-/** The link-local address the kernel derives (EUI-64) from HOST_SIDE_MAC: the IPv6 gateway. */
+/** The IPv6 gateway: the host end's link-local address (the EUI-64 one of HOST_SIDE_MAC, as Calico's). */
 export const IPV6_GATEWAY = 'fe80::ecee:eeff:feee:eeee';
 /** Linux's limit on interface names (IFNAMSIZ - 1). */
 export const MAX_IFNAME = 15;
@@ -42,14 +44,16 @@ export function hostInterfaceName(endpointId: string, prefix = 'cali'): string {
 /** Throw ValidationError(field) unless name is a usable Linux interface name. */
 export function validateInterfaceName(name: string, field: string): void {
   if (!name || name.length > MAX_IFNAME) throw new ValidationError(field, `${JSON.stringify(name)} must be 1-${MAX_IFNAME} characters`);
-  if (name === '.' || name === '..' || /[\s/:]/.test(name)) {
+  if (name === '.' || name === '..' || name.startsWith('-') || /[\s/:]/.test(name)) {
     throw new ValidationError(field, `${JSON.stringify(name)} is not a valid interface name`);
   }
 }
 
 /** Throw ValidationError(field) unless path names an existing network namespace file. */
 export function validateNetnsPath(path: string, field: string): void {
-  if (!path.startsWith('/')) throw new ValidationError(field, `${JSON.stringify(path)} must be an absolute path to a network namespace`);
+  if (!path.startsWith('/') || /\s/.test(path)) {
+    throw new ValidationError(field, `${JSON.stringify(path)} must be an absolute path (without spaces) to a network namespace`);
+  }
   if (!existsSync(path)) throw new ValidationError(field, `network namespace ${path} does not exist`);
 }
 
@@ -58,15 +62,28 @@ export function inNetns(netnsPath: string | undefined, cmd: string[]): string[] 
   return netnsPath ? ['nsenter', `--net=${netnsPath}`, ...cmd] : cmd;
 }
 
-/** `sysctl -w` with slash-separated keys, so interface names with dots are safe. */
-function sysctl(netnsPath: string | undefined, settings: Record<string, string>): Promise<unknown> {
-  const args = Object.entries(settings).map(([k, v]) => `${k}=${v}`);
-  return run(inNetns(netnsPath, ['sysctl', '-q', '-w', ...args]));
+/**
+ * Set sysctls in a namespace: written straight to /proc/sys when it is our
+ * own (no process), else with `sysctl -w` inside it. Keys are slash-separated,
+ * so interface names with dots are safe.
+ */
+async function sysctl(netnsPath: string | undefined, settings: Record<string, string>): Promise<void> {
+  if (netnsPath === undefined) {
+    for (const [k, v] of Object.entries(settings)) await writeFile(`/proc/sys/${k}`, v);
+    return;
+  }
+  await run(inNetns(netnsPath, ['sysctl', '-q', '-w', ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)]));
 }
 
 /** Run `ip -batch -` with one command per line (stops at the first failure). */
 function ipBatch(netnsPath: string | undefined, lines: string[]): Promise<unknown> {
   return run(inNetns(netnsPath, ['ip', '-batch', '-']), { input: lines.join('\n') + '\n' });
+}
+
+/** The line of an `ip -batch -` that failed ("Command failed -:N"), if that is what failed. */
+function failedBatchLine(e: unknown): number | undefined {
+  const m = e instanceof ExecError ? /Command failed -:(\d+)/.exec(e.result.stderr) : null;
+  return m ? Number(m[1]) : undefined;
 }
 
 /** A random locally administered unicast MAC for the container end. */
@@ -89,18 +106,34 @@ function checkMtu(mtu: number | undefined): void {
   }
 }
 
+/** Whether the kernel has IPv6 at all (booted without ipv6.disable=1). */
+const kernelHasIpv6 = (): boolean => existsSync('/proc/sys/net/ipv6');
+
 /**
- * One netlink request creates both ends, so a name clash on either side
- * fails before anything exists (and nothing needs undoing).
+ * Create the pair and bring the host end up, in one `ip -batch` (one
+ * process). The first line creates both ends in one netlink request (the
+ * peer by name plus its own options, e.g. `netns PATH`), so a name clash on
+ * either side fails before anything exists. The host end gets no
+ * kernel-generated link-local address but the gateway one, added without
+ * DAD, so the IPv6 gateway answers as soon as the link is up. If a later
+ * line fails the pair is deleted again.
  */
-async function createPair(hostNetns: string | undefined, hostIfName: string, peer: string[], mtu: string[]): Promise<void> {
+async function createPair(o: { hostNetns?: string; hostIfName: string; peerName: string; peerOpts: string[]; mtu?: number }): Promise<void> {
+  const mtu = o.mtu !== undefined ? ` mtu ${o.mtu}` : '';
+  const host = o.hostIfName;
   try {
-    await run(inNetns(hostNetns, ['ip', 'link', 'add', hostIfName, 'address', HOST_SIDE_MAC, ...mtu, 'type', 'veth', ...peer]));
+    await ipBatch(o.hostNetns, [
+      `link add ${host} address ${HOST_SIDE_MAC}${mtu} type veth peer name ${o.peerName}${mtu} ${o.peerOpts.join(' ')}`,
+      ...(kernelHasIpv6() ? [`link set ${host} addrgenmode none`, `addr add ${IPV6_GATEWAY}/64 dev ${host} nodad`] : []),
+      `link set ${host} up`,
+    ]);
   } catch (e) {
-    if (e instanceof ExecError && /File exists/.test(e.result.stderr)) {
-      throw new ValidationError('interface', `${hostIfName} (host end) or ${peer[2]} (other end) already exists`);
+    const line = failedBatchLine(e);
+    if (line === 1 && e instanceof ExecError && /File exists/.test(e.result.stderr)) {
+      throw new ValidationError('interface', `${host} (host end) or ${o.peerName} (other end) already exists`);
     }
-    throw e;
+    if (line === undefined || line === 1) throw e; // nothing was created
+    return undoAndRethrow(e, [() => detachWorkload({ hostIfName: host, hostNetns: o.hostNetns })]);
   }
 }
 
@@ -130,6 +163,7 @@ export interface AttachResult {
  * Create the veth pair and configure both ends. The container end is created
  * directly inside the container's namespace under its final name, so no
  * temporary name is needed. Any failure after creation deletes the pair again.
+ * Costs two processes (one more with IPv6, one more when hostNetns is given).
  */
 export async function attachWorkload(o: AttachOptions): Promise<AttachResult> {
   validateInterfaceName(o.hostIfName, 'hostIfName');
@@ -140,32 +174,28 @@ export async function attachWorkload(o: AttachOptions): Promise<AttachResult> {
   checkIps(o.ipv6, 6, 'ipv6');
   checkMtu(o.mtu);
   const mac = randomMac();
-  const mtu = o.mtu !== undefined ? ['mtu', String(o.mtu)] : [];
-  await createPair(o.hostNetns, o.hostIfName, ['peer', 'name', o.containerIfName, 'address', mac, ...mtu, 'netns', o.netnsPath], mtu);
+  await createPair({ ...o, peerName: o.containerIfName, peerOpts: ['address', mac, 'netns', o.netnsPath] });
   try {
-    await configureHostEnd(o.hostNetns, o.hostIfName);
+    await hostEndSysctls(o.hostNetns, o.hostIfName);
     await configureContainer(o.netnsPath, o.containerIfName, o.ipv4, o.ipv6);
   } catch (e) {
-    await detachWorkload({ hostIfName: o.hostIfName, hostNetns: o.hostNetns }).catch(() => {});
-    throw e;
+    return undoAndRethrow(e, [() => detachWorkload({ hostIfName: o.hostIfName, hostNetns: o.hostNetns })]);
   }
   return { mac, hostIfName: o.hostIfName };
 }
 
 /**
- * Host end: proxy ARP with no delay (answers for 169.254.1.1), forwarding,
- * and no DAD so its link-local (the IPv6 gateway) is usable as soon as it is
- * up; then up. Felix enforces the same sysctls (plus rp_filter).
+ * Host end: proxy ARP with no delay (answers for 169.254.1.1) and
+ * forwarding. Set right after the link comes up, before the container has an
+ * address to send from. Felix enforces the same sysctls (plus rp_filter).
  */
-async function configureHostEnd(hostNetns: string | undefined, ifName: string): Promise<void> {
+async function hostEndSysctls(hostNetns: string | undefined, ifName: string): Promise<void> {
   await sysctl(hostNetns, {
     [`net/ipv4/conf/${ifName}/proxy_arp`]: '1',
     [`net/ipv4/neigh/${ifName}/proxy_delay`]: '0',
     [`net/ipv4/conf/${ifName}/forwarding`]: '1',
-    [`net/ipv6/conf/${ifName}/accept_dad`]: '0',
-    [`net/ipv6/conf/${ifName}/forwarding`]: '1',
+    ...(kernelHasIpv6() ? { [`net/ipv6/conf/${ifName}/forwarding`]: '1' } : {}),
   });
-  await run(inNetns(hostNetns, ['ip', 'link', 'set', ifName, 'up']));
 }
 
 /** Container end: IPv6 on and without DAD (if used), addresses, up, gateway routes. */
@@ -212,13 +242,11 @@ export async function createHostVeth(o: HostVethOptions): Promise<{ peerMac: str
   if (o.hostNetns !== undefined) validateNetnsPath(o.hostNetns, 'hostNetns');
   checkMtu(o.mtu);
   const peerMac = randomMac();
-  const mtu = o.mtu !== undefined ? ['mtu', String(o.mtu)] : [];
-  await createPair(o.hostNetns, o.hostIfName, ['peer', 'name', o.peerIfName, 'address', peerMac, ...mtu], mtu);
+  await createPair({ ...o, peerName: o.peerIfName, peerOpts: ['address', peerMac] });
   try {
-    await configureHostEnd(o.hostNetns, o.hostIfName);
+    await hostEndSysctls(o.hostNetns, o.hostIfName);
   } catch (e) {
-    await detachWorkload({ hostIfName: o.hostIfName, hostNetns: o.hostNetns }).catch(() => {});
-    throw e;
+    return undoAndRethrow(e, [() => detachWorkload({ hostIfName: o.hostIfName, hostNetns: o.hostNetns })]);
   }
   return { peerMac };
 }

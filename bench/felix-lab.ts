@@ -1,0 +1,150 @@
+// Shared set-up for the felix benchmarks: one host netns with N workload
+// interfaces (veths created in bulk, their other ends in a throwaway netns),
+// N WorkloadEndpoints, 100 profiles and 100 policies with selectors in a
+// private etcd; felix runs inside the host netns. Everything is removed at the end.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { run, workloadEndpointName } from '@calico/libcalico';
+import { Lab, RES, sleep, startUnixEtcd, type UnixEtcd } from '../packages/felix/test/helpers.js';
+import { createNetns, deleteNetns } from '../test/helpers/netns.js';
+
+export const PROFILES = 100;
+export const POLICIES = 100;
+
+export class FelixBenchLab {
+  lab!: Lab;
+  etcd!: UnixEtcd;
+  sink = '';
+  n = 0;
+
+  ifname(i: number): string {
+    return `cali${this.lab.id}${i.toString(16).padStart(5, '0')}`;
+  }
+  ip(i: number): string {
+    return `198.19.${i >> 8}.${i & 255}`;
+  }
+  ip6(i: number): string {
+    return `fd00:19::${i.toString(16)}`;
+  }
+
+  /** Host with `n` programmed-to-be endpoints plus `spare` interfaces without an endpoint yet. */
+  async setup(n: number, spare = 0): Promise<void> {
+    this.n = n;
+    this.etcd = await startUnixEtcd();
+    this.lab = new Lab(this.etcd);
+    await this.lab.up();
+    this.sink = await createNetns(`fxs-${this.lab.id}`);
+    const total = n + spare;
+    const add: string[] = [];
+    const up: string[] = [];
+    for (let i = 0; i < total; i++) {
+      add.push(`link add ${this.ifname(i)} netns ${this.lab.host} type veth peer name e${i} netns ${this.sink}`);
+      up.push(`link set ${this.ifname(i)} up`);
+    }
+    await run(['ip', '-batch', '-'], { input: add.join('\n') + '\n', timeoutMs: 600_000 });
+    await run(['ip', '-n', this.lab.host, '-batch', '-'], { input: up.join('\n') + '\n' });
+
+    const puts: [string, unknown][] = [];
+    for (let j = 0; j < PROFILES; j++) {
+      puts.push([`${RES}/profiles/prof-${j}`, this.resource('Profile', `prof-${j}`, {
+        ingress: [
+          { action: 'Allow', protocol: 'TCP', source: { selector: `app == 'a${j % 10}'` }, destination: { ports: [80, 443, '8000:8100'] } },
+          { action: 'Allow', protocol: 'ICMP' },
+        ],
+        egress: [{ action: 'Allow' }],
+      })]);
+    }
+    for (let j = 0; j < POLICIES; j++) puts.push([`${RES}/globalnetworkpolicies/pol-${j}`, this.resource('GlobalNetworkPolicy', `pol-${j}`, this.policySpec(j, 0))]);
+    for (let i = 0; i < n; i++) puts.push([this.wepKey(i), this.wep(i)]);
+    await this.putAll(puts);
+  }
+
+  policySpec(j: number, version: number): Record<string, unknown> {
+    return {
+      order: j,
+      selector: `group == 'g${j}'`,
+      types: ['Ingress', 'Egress'],
+      ingress: [
+        { action: 'Deny', protocol: 'UDP', destination: { ports: [53] } },
+        { action: 'Allow', protocol: 'TCP', source: { selector: `app == 'a${(j + 1) % 10}'` }, destination: { ports: [1000 + j + version] } },
+        { action: 'Pass' },
+      ],
+      egress: [{ action: 'Allow', destination: { nets: ['198.18.0.0/15'] } }, { action: 'Pass' }],
+    };
+  }
+
+  private resource(kind: string, name: string, spec: unknown, namespace?: string, labels?: Record<string, string>) {
+    return { apiVersion: 'projectcalico.org/v3', kind, metadata: { name, ...(namespace ? { namespace } : {}), ...(labels ? { labels } : {}) }, spec };
+  }
+
+  wepName(i: number): string {
+    return workloadEndpointName({ node: this.lab.node, orchestrator: 'cni', workload: `w${i}`, endpoint: 'eth0' });
+  }
+  wepKey(i: number): string {
+    return `${RES}/workloadendpoints/default/${this.wepName(i)}`;
+  }
+  wep(i: number): unknown {
+    return this.resource(
+      'WorkloadEndpoint',
+      this.wepName(i),
+      { orchestrator: 'cni', node: this.lab.node, workload: `w${i}`, endpoint: 'eth0', interfaceName: this.ifname(i), profiles: [`prof-${i % PROFILES}`], ipNetworks: [`${this.ip(i)}/32`, `${this.ip6(i)}/128`] },
+      'default',
+      { group: `g${i % POLICIES}`, app: `a${i % 10}` },
+    );
+  }
+
+  async putAll(puts: [string, unknown][], concurrency = 64): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (next < puts.length) {
+        const [k, v] = puts[next++]!;
+        await this.etcd.ds.put(k, JSON.stringify(v));
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  }
+
+  /** Start felix; resolves with the ms from spawn to a programmed dataplane (its ready file). */
+  async startFelix(env: Record<string, string> = {}): Promise<number> {
+    const ready = join(this.lab.runDir, 'felix-ready');
+    const t0 = performance.now();
+    const p = await this.lab.startFelix({ FELIX_LOGSEVERITYSCREEN: 'info', FELIX_IPTABLESREFRESHINTERVAL: '90', FELIX_ROUTEREFRESHINTERVAL: '90', FELIX_IPSETSREFRESHINTERVAL: '90', FELIX_REPORTINGINTERVALSECS: '30', ...env });
+    while (!existsSync(ready)) {
+      if (p.exitCode !== null) throw new Error(`felix exited ${p.exitCode}: ${this.lab.log().slice(-2000)}`);
+      await sleep(2);
+    }
+    return performance.now() - t0;
+  }
+
+  get felixPid(): number {
+    return this.lab.felix!.pid!;
+  }
+
+  /** Long-running watcher inside the host netns (ip monitor, nft monitor); lines go to onLine. */
+  monitor(cmd: string[], onLine: (line: string) => void): ChildProcess {
+    const p = spawn('ip', ['netns', 'exec', this.lab.host, 'stdbuf', '-oL', ...cmd], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let buf = '';
+    p.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        onLine(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+    });
+    return p;
+  }
+
+  async teardown(): Promise<void> {
+    await this.lab?.stopFelix();
+    if (this.sink) await deleteNetns(this.sink);
+    await this.lab?.down();
+    await this.etcd?.stop();
+  }
+}
+
+export const percentile = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+};
