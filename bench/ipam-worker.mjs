@@ -10,7 +10,8 @@ import { EtcdDatastore } from '@calico/libcalico/datastore/etcd';
 
 const env = process.env;
 const ds = new EtcdDatastore({ endpoints: [env.ETCD], timeoutMs: 5000 });
-const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+const rl = createInterface({ input: process.stdin });
+const lines = rl[Symbol.asyncIterator]();
 const print = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
 async function timed(n, fn) {
@@ -55,4 +56,5 @@ if (env.MODE === 'ceiling') {
   const rel = await timed(count, (i) => ipam.releaseByHandle(handle(i)));
   print({ lat: rel });
 }
+rl.close();
 await ds.close();

@@ -7,6 +7,8 @@ const registry: Record<string, () => Promise<{ default: Bench }>> = {
   // name: () => import('./name.js'),  (each bench registers itself here)
   'e2e-reach': () => import('./e2e-reach.js'),
   'felix-cold': () => import('./felix-cold.js'),
+  'felix-incremental': () => import('./felix-incremental.js'),
+  'felix-idle': () => import('./felix-idle.js'),
   'mesh-up': () => import('./mesh-up.js'),
   confd: () => import('./confd.js'),
   'workload-attach': () => import('./workload-attach.js'),

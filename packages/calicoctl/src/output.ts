@@ -41,14 +41,54 @@ export function printTable(headers: string[], rows: string[][]): void {
 
 type YamlModule = typeof import('yaml');
 let yamlModule: YamlModule | undefined;
-/** The `yaml` package, loaded on first use (synchronously, from its CommonJS build). */
+/** The `yaml` package (for parsing input), loaded on first use from its CommonJS build. */
 export function yaml(): YamlModule {
   yamlModule ??= createRequire(import.meta.url)('yaml') as YamlModule;
   return yamlModule;
 }
 
+// YAML output is written here rather than by the yaml package: loading that
+// package is the largest part of a `get -o yaml` run, and printing JSON-shaped
+// data as block YAML is small. Strings that could read as anything but a
+// string are written as JSON strings (valid YAML double-quoted scalars).
+const PLAIN = /^[A-Za-z0-9_/(][A-Za-z0-9_./()-]*$/;
+/** numbers (also YAML 1.1's 1_000 and dates), booleans and nulls of YAML 1.1 and 1.2 */
+const LOOKS_TYPED =
+  /^([-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0x[0-9a-f]+|0o[0-7]+|\d{4}-\d\d?-\d\d?.*|true|false|null|yes|no|on|off|y|n)$/i;
+
+function scalar(v: unknown): string {
+  if (typeof v === 'string') return PLAIN.test(v) && !LOOKS_TYPED.test(v) ? v : JSON.stringify(v);
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return 'null';
+}
+
+const isNode = (v: unknown): v is object => typeof v === 'object' && v !== null;
+const isEmpty = (v: object): boolean => (Array.isArray(v) ? v.length === 0 : Object.keys(v).length === 0);
+
+/** Block YAML lines for an object or array at `indent` spaces. */
+function yamlLines(v: object, indent: number): string[] {
+  const pad = ' '.repeat(indent);
+  const out: string[] = [];
+  const entry = (head: string, x: unknown): void => {
+    if (!isNode(x)) out.push(`${head} ${scalar(x)}`);
+    else if (isEmpty(x)) out.push(`${head} ${Array.isArray(x) ? '[]' : '{}'}`);
+    else if (Array.isArray(x) || head.endsWith(':')) {
+      out.push(head);
+      out.push(...yamlLines(x, indent + 2));
+    } else {
+      // a mapping inside a sequence starts on the dash's line
+      const inner = yamlLines(x, indent + 2);
+      out.push(`${head} ${inner[0]!.trimStart()}`, ...inner.slice(1));
+    }
+  };
+  if (Array.isArray(v)) for (const x of v) entry(`${pad}-`, x);
+  else for (const [k, x] of Object.entries(v)) if (x !== undefined) entry(`${pad}${scalar(k)}:`, x);
+  return out;
+}
+
 export function toYaml(value: unknown): string {
-  return yaml().stringify(value, { lineWidth: 0 });
+  if (!isNode(value) || isEmpty(value)) return scalar(value) + '\n';
+  return yamlLines(value, 0).join('\n') + '\n';
 }
 
 export function toJson(value: unknown): string {

@@ -174,8 +174,12 @@ describe('calicoctl node', () => {
     expect(add6.code, add6.stderr).toBe(0);
     const peer = await getJson('bgppeer', 'node.h1.198-18-1-77');
     expect(peer.spec).toEqual({ node: 'h1', peerIP: '198.18.1.77', asNumber: 64999 });
+    // adding it again changes its AS; another name for the same peer is refused
+    expect((await ctl(h1, ['node', 'bgp', 'peer', 'add', '198.18.1.77', 'as', '64998'])).stdout).toContain('Updated BGP peer 198.18.1.77 (AS 64998)');
+    const dup = await ctl(h1, ['node', 'bgp', 'peer', 'add', '198.18.1.77', 'as', '64998', '--name', 'other']);
+    expect(dup.stderr).toContain('--name: node h1 already peers with 198.18.1.77 as BGPPeer node.h1.198-18-1-77');
     const show = await ctl(h1, ['node', 'bgp', 'peer', 'show']);
-    expect(show.stdout).toMatch(/^IPV4 BGP PEER\s+AS NUM\s+NAME\n198\.18\.1\.77\s+64999\s+node\.h1\.198-18-1-77$/m);
+    expect(show.stdout).toMatch(/^IPV4 BGP PEER\s+AS NUM\s+NAME\n198\.18\.1\.77\s+64998\s+node\.h1\.198-18-1-77$/m);
     expect(show.stdout).toMatch(/^fd00:1::77\s+65000\s+h1-v6-peer$/m);
     // h2 sees none of them
     expect((await ctl(h2, ['node', 'bgp', 'peer', 'show', '--ipv4'])).stdout).toContain('No IPv4 BGP peers defined for node h2.');

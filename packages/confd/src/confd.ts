@@ -19,6 +19,8 @@ export interface ConfdOptions {
   reload: boolean;
   /** quiet period before rendering after a change */
   debounceMs: number;
+  /** CALICO_ROUTER_ID (default: the node's IPv4 address) */
+  routerId?: string;
   log: Logger;
 }
 
@@ -86,7 +88,7 @@ export class Confd {
     const file = this.writers[family].target.dest;
     let stage = 'render';
     try {
-      const content = this.renderer.render(buildBirdConfig(input, family));
+      const content = this.renderer.render(buildBirdConfig(input, family, { routerId: this.opts.routerId }));
       stage = 'write';
       const result = await this.writers[family].apply(content);
       const ms = Math.round(performance.now() - started);

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { connectDatastore, createLogger, nodeName, nodePaths } from '@calico/libcalico';
+import { connectDatastore, createLogger, ipFamily, nodeName, nodePaths, ValidationError } from '@calico/libcalico';
 import { Confd } from './confd.js';
 import { TEMPLATE_FILES } from './render.js';
 import { bgpPrefixes, DatastoreStore } from './store.js';
@@ -33,14 +33,22 @@ async function main(): Promise<void> {
   env.PATH = [env.PATH, ...sbin].filter(Boolean).join(':');
   const log = createLogger('confd', flags.logLevel);
   const paths = nodePaths(env);
-  const debounceMs = Number(env.CONFD_DEBOUNCE_MS ?? 10);
+  const debounceMs = Number(env.CONFD_DEBOUNCE_MS || 10);
+  if (!Number.isFinite(debounceMs) || debounceMs < 0) {
+    throw new ValidationError('CONFD_DEBOUNCE_MS', `${JSON.stringify(env.CONFD_DEBOUNCE_MS)} is not a number of milliseconds (≥ 0)`);
+  }
+  const routerId = env.CALICO_ROUTER_ID || undefined;
+  if (routerId && routerId !== 'hash' && ipFamily(routerId) !== 4) {
+    throw new ValidationError('CALICO_ROUTER_ID', `${JSON.stringify(routerId)} is neither an IPv4 address nor "hash"`);
+  }
   const opts = {
     nodeName: nodeName(env),
     templatesDir: env.CONFD_TEMPLATES_DIR || DEFAULT_TEMPLATES,
     confdDir: paths.confdDir,
     runDir: paths.runDir,
     reload: flags.reload,
-    debounceMs: Number.isFinite(debounceMs) && debounceMs >= 0 ? debounceMs : 10,
+    debounceMs,
+    routerId,
     log,
   };
   for (const f of Object.values(TEMPLATE_FILES)) {

@@ -108,7 +108,12 @@ function compareCidr(a: Cidr, b: Cidr): number {
   return a.base < b.base ? -1 : a.base > b.base ? 1 : a.prefix - b.prefix;
 }
 
-export function buildBirdConfig(input: BgpInput, family: Family): BirdConfigView {
+export interface ModelOptions {
+  /** CALICO_ROUTER_ID: an IPv4 address, or "hash" for the hash of the node name */
+  routerId?: string;
+}
+
+export function buildBirdConfig(input: BgpInput, family: Family, opts: ModelOptions = {}): BirdConfigView {
   const me = input.nodes.get(input.nodeName);
   const configOf = (node: string): BgpConfigInfo => input.nodeConfigs.get(node) ?? {};
   const mine = configOf(input.nodeName);
@@ -127,7 +132,7 @@ export function buildBirdConfig(input: BgpInput, family: Family): BirdConfigView
     ipVersion: family,
     familyName: `IPv${family}`,
     nodeName: input.nodeName,
-    routerId: me?.ipv4 ?? hashToIPv4(input.nodeName),
+    routerId: opts.routerId === 'hash' ? hashToIPv4(input.nodeName) : (opts.routerId ?? me?.ipv4 ?? hashToIPv4(input.nodeName)),
     nodeIp,
     asNumber,
     debug: debugLevel(mine.logSeverityScreen ?? input.defaults.logSeverityScreen),

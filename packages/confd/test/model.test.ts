@@ -184,6 +184,12 @@ describe('settings', () => {
     expect(view('a', [node('a', '198.18.0.1'), bgpConfig('default', { logSeverityScreen: 'Warning' })]).v.debug).toBe('off');
   });
 
+  it('CALICO_ROUTER_ID overrides the router id: an address, or "hash"', () => {
+    const kvs = [node('a', '198.18.0.1')];
+    expect(buildBirdConfig(readInput(kvs, 'a', () => {}), 6, { routerId: '198.18.9.9' }).routerId).toBe('198.18.9.9');
+    expect(buildBirdConfig(readInput(kvs, 'a', () => {}), 4, { routerId: 'hash' }).routerId).toBe(hashToIPv4('a'));
+  });
+
   it('without a Node resource: no BGP, router id hashed from the name (as Calico)', () => {
     const { v } = view('ghost', [POOL]);
     expect(v.nodeIp).toBeNull();

@@ -178,7 +178,7 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
       })();
       // Sysctls are independent of iptables: write them while the restores run.
       await stage('sysctls', async () => {
-        if (o.sysctls.apply() > 0) retry = true;
+        if ((await o.sysctls.apply()) > 0) retry = true;
       });
       if (await writes) await stage('ipset removal', () => o.ipsets.applyDeletions());
     }

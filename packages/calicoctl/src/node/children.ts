@@ -59,12 +59,14 @@ export function confdOnetime(env: NodeJS.ProcessEnv = process.env): ChildSpec {
 export function nodeChildren(layout: NodeLayout, backend: Backend, env: NodeJS.ProcessEnv = process.env): ChildSpec[] {
   const children: ChildSpec[] = [];
   if (backend === 'bird') {
+    // -R: graceful-restart recovery, as Calico runs BIRD; a restarted BIRD keeps the
+    // routes it had in the kernel until its sessions have converged again
     for (const family of [4, 6] as const) {
       const name = family === 4 ? 'bird' : 'bird6';
       const bin = findProgram(name, env) ?? name;
       children.push({
         name,
-        argv: [bin, '-f', '-c', birdConfig(layout, family), '-s', birdSocket(layout, family), '-P', childPidFile(layout, name)],
+        argv: [bin, '-R', '-f', '-c', birdConfig(layout, family), '-s', birdSocket(layout, family), '-P', childPidFile(layout, name)],
         ready: { kind: 'bird', socket: birdSocket(layout, family) },
         afterRender: true,
       });

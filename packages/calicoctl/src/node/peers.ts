@@ -14,19 +14,20 @@ async function nodePeers(client: ResourceClient, node: string) {
   return (await client.list<BGPPeerSpec>('BGPPeer')).filter((p) => p.spec.node === node);
 }
 
-/** `node bgp peer add IP as AS [--name N]`: a BGPPeer that applies to this node only. */
+/** `node bgp peer add IP as AS [--name N]`: a BGPPeer that applies to this node only (an existing one gets the new AS). */
 export async function peerAdd(client: ResourceClient, node: string, ipText: string, as: number, name?: string): Promise<string> {
   const ip = peerIp(ipText);
   const existing = (await nodePeers(client, node)).find((p) => p.spec.peerIP && canonicalIp(p.spec.peerIP) === ip);
-  const peer = {
-    apiVersion: 'projectcalico.org/v3',
-    kind: 'BGPPeer',
-    metadata: { name: name ?? existing?.metadata.name ?? nodePeerName(node, ip) },
-    spec: { ...(existing?.spec ?? {}), node, peerIP: ip, asNumber: as },
-  };
-  if (existing && existing.metadata.name === peer.metadata.name) await client.update({ ...peer, metadata: existing.metadata });
-  else await client.create(peer);
-  return `Added BGP peer ${ip} (AS ${as}) for node ${node} as BGPPeer ${peer.metadata.name}`;
+  if (existing && name && name !== existing.metadata.name) {
+    throw new ValidationError('--name', `node ${node} already peers with ${ip} as BGPPeer ${existing.metadata.name}`);
+  }
+  if (existing) {
+    await client.update({ ...existing, spec: { ...existing.spec, asNumber: as } });
+    return `Updated BGP peer ${ip} (AS ${as}) for node ${node} (BGPPeer ${existing.metadata.name})`;
+  }
+  const peerName = name ?? nodePeerName(node, ip);
+  await client.create({ apiVersion: 'projectcalico.org/v3', kind: 'BGPPeer', metadata: { name: peerName }, spec: { node, peerIP: ip, asNumber: as } });
+  return `Added BGP peer ${ip} (AS ${as}) for node ${node} as BGPPeer ${peerName}`;
 }
 
 /** `node bgp peer remove IP`. */

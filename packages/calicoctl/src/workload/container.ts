@@ -70,31 +70,42 @@ export function parseAddressRequest(spec: string): AddressRequest {
 }
 
 export async function containerCommand(cmd: Command, words: string[], opts: ContainerOpts): Promise<void> {
-  const node = opts.node ?? lib.nodeName();
-  const [first, second, ...rest] = words;
+  const action = parseWords(words, opts.node ?? lib.nodeName(), opts);
   const ctx = await openWorkloadContext(cmd);
   try {
-    if (first === 'add' && second && rest.length === 1) return await add(ctx, second, rest[0]!, node, opts);
-    if (first === 'remove' && second && rest.length === 0) return await remove(ctx, second, node, opts);
-    if (first && second === 'ip' && rest.length === 2 && (rest[0] === 'add' || rest[0] === 'remove')) {
-      return await changeIp(ctx, first, rest[0], rest[1]!, node, opts);
-    }
-    if (first && second === 'profile' && rest.length >= 1 && ['append', 'remove', 'set'].includes(rest[0]!)) {
-      const profiles = rest.slice(1);
-      if (profiles.length === 0 && rest[0] !== 'set') throw new CliError(`profile ${rest[0]} needs at least one profile name`);
-      return await changeProfiles(ctx, first, rest[0] as lib.ProfileChange, profiles, node, opts);
-    }
-    if (first && second === 'endpoint' && rest.length === 1 && rest[0] === 'show') return await show(ctx, first, node);
-    throw new CliError(`unrecognised container command: ${words.join(' ')} (see calicoctl container --help)`);
+    await action(ctx);
   } finally {
     await ctx.close();
   }
 }
 
+/** Which verb the words name, checked before etcd is contacted. */
+function parseWords(words: string[], node: string, opts: ContainerOpts): (ctx: Ctx) => Promise<void> {
+  const [first, second, ...rest] = words;
+  if (first === 'add' && second && rest.length === 1) {
+    const request = parseAddressRequest(rest[0]!);
+    return (ctx) => add(ctx, second, request, node, opts);
+  }
+  if (first === 'remove' && second && rest.length === 0) return (ctx) => remove(ctx, second, node, opts);
+  if (first && second === 'ip' && rest.length === 2 && (rest[0] === 'add' || rest[0] === 'remove')) {
+    const [action, ipSpec] = rest as ['add' | 'remove', string];
+    if (action === 'remove' && !lib.isIp(ipSpec)) throw new lib.ValidationError('IP', `${JSON.stringify(ipSpec)} is not an IP address`);
+    const request = parseAddressRequest(ipSpec);
+    return (ctx) => changeIp(ctx, first, action, request, node, opts);
+  }
+  if (first && second === 'profile' && rest.length >= 1 && ['append', 'remove', 'set'].includes(rest[0]!)) {
+    const change = rest[0] as lib.ProfileChange;
+    const profiles = rest.slice(1);
+    if (profiles.length === 0 && change !== 'set') throw new CliError(`profile ${change} needs at least one profile name`);
+    return (ctx) => changeProfiles(ctx, first, change, profiles, node, opts);
+  }
+  if (first && second === 'endpoint' && rest.length === 1 && rest[0] === 'show') return (ctx) => show(ctx, first, node);
+  throw new CliError(`unrecognised container command: ${words.join(' ')} (see calicoctl container --help)`);
+}
+
 type Ctx = WorkloadContext & { close(): Promise<void> };
 
-async function add(ctx: Ctx, arg: string, ipSpec: string, node: string, opts: ContainerOpts): Promise<void> {
-  const request = parseAddressRequest(ipSpec);
+async function add(ctx: Ctx, arg: string, request: AddressRequest, node: string, opts: ContainerOpts): Promise<void> {
   // An operator's typo should not leave an endpoint that no policy applies to.
   const client = new lib.ResourceClient(ctx.ds);
   for (const p of opts.profile ?? []) {
@@ -148,17 +159,17 @@ async function attached(ctx: Ctx, arg: string, node: string, endpoint: string): 
   return { t, w };
 }
 
-async function changeIp(ctx: Ctx, arg: string, action: 'add' | 'remove', ipSpec: string, node: string, opts: ContainerOpts): Promise<void> {
+async function changeIp(ctx: Ctx, arg: string, action: 'add' | 'remove', request: AddressRequest, node: string, opts: ContainerOpts): Promise<void> {
   const { t, w } = await attached(ctx, arg, node, opts.interface);
   const ref = { node, orchestrator: t.orchestrator, workload: t.workload, endpoint: opts.interface, namespace: w.metadata.namespace };
   if (action === 'add') {
-    const ips = await lib.addWorkloadIps(ctx, { ...ref, netnsPath: requireNetns(arg, t), ...parseAddressRequest(ipSpec) });
+    const ips = await lib.addWorkloadIps(ctx, { ...ref, netnsPath: requireNetns(arg, t), ...request });
     process.stdout.write(`IP ${ips.join(', ')} added to ${arg}\n`);
     return;
   }
-  if (!lib.isIp(ipSpec)) throw new lib.ValidationError('IP', `${JSON.stringify(ipSpec)} is not an IP address`);
-  await lib.removeWorkloadIps(ctx, { ...ref, netnsPath: requireNetns(arg, t), ips: [ipSpec] });
-  process.stdout.write(`IP ${lib.canonicalIp(ipSpec)} removed from ${arg}\n`);
+  const ips = request.ips!;
+  await lib.removeWorkloadIps(ctx, { ...ref, netnsPath: requireNetns(arg, t), ips });
+  process.stdout.write(`IP ${ips.join(', ')} removed from ${arg}\n`);
 }
 
 async function changeProfiles(ctx: Ctx, arg: string, change: lib.ProfileChange, profiles: string[], node: string, opts: ContainerOpts): Promise<void> {

@@ -78,13 +78,19 @@ export class Sysctls {
     return this.dirty.size > 0;
   }
 
-  /** Returns how many could not be written (missing interface); they stay pending. */
-  apply(): number {
+  /**
+   * Returns how many could not be written (missing interface); they stay
+   * pending. Yields to the event loop every few hundred files so that
+   * concurrent work (iptables-restore children finishing) is not held up.
+   */
+  async apply(): Promise<number> {
     let failed = 0;
     let written = 0;
     const keys = [...this.dirty];
     this.dirty.clear();
-    for (const key of keys) {
+    for (let i = 0; i < keys.length; i++) {
+      if (i % 256 === 255) await new Promise((r) => setImmediate(r));
+      const key = keys[i]!;
       const want = this.desired.get(key);
       if (want === undefined) continue;
       const path = `${this.root}/${key}`;

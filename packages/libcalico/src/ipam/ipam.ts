@@ -27,7 +27,7 @@ import {
   type IpamConfig,
   type IpamPool,
 } from './model.js';
-import { IpamStore, isLostRace } from './store.js';
+import { IpamStore, isLostRace, type WriteOp } from './store.js';
 
 export interface IpamOptions {
   /** CAS conflicts tolerated per operation before "Max retries" (Calico: 100) */
@@ -366,20 +366,42 @@ export class Ipam {
       this.blocks.set(key, { kv, free: block.freeCount });
       if (!accept(block) || block.freeCount === 0) return [];
       const take = Math.min(num, block.freeCount);
-      await this.reserve(call, cidr, take);
       const ips = block.assign(take, call.handleId, call.attrs);
-      try {
-        const written = await this.store.write(key, block.serialize(), kv);
-        this.blocks.set(key, { kv: written, free: block.freeCount });
+      // The handle grows in the same commit as the block (one etcd txn), or
+      // just before it where the datastore cannot commit both at once.
+      const spare = (call.reserved.get(cidr) ?? 0) - (call.used.get(cidr) ?? 0);
+      const add = Math.max(0, take - spare);
+      const ops: WriteOp[] = [];
+      if (add) ops.push(this.handleOp(call.handleId, call.handleKv, (counts) => (counts[cidr] = (counts[cidr] ?? 0) + add)));
+      ops.push({ key, value: block.serialize(), prev: kv });
+      const res = await this.store.commit(ops);
+      if (add && (res.ok || res.applied > 0)) {
+        call.handleKv = res.kvs[0]!;
+        call.reserved.set(cidr, (call.reserved.get(cidr) ?? 0) + add);
+      }
+      if (res.ok) {
+        this.blocks.set(key, { kv: res.kvs[ops.length - 1]!, free: block.freeCount });
         call.used.set(cidr, (call.used.get(cidr) ?? 0) + ips.length);
         for (const ip of ips) call.ips.push({ family, block: cidr, ip });
         return ips;
-      } catch (e) {
-        if (!isLostRace(e)) throw e;
-        call.lostRace(`block ${cidr}`);
-        kv = null;
+      }
+      call.lostRace(`block ${cidr}`);
+      if (add && res.applied === 0) call.handleKv = res.current[0]!;
+      kv = res.current[ops.length - 1]; // null: the block is gone
+      if (!kv) {
+        this.forgetBlock(key, family, cidr);
+        return [];
       }
     }
+  }
+
+  /** A CAS write of a handle record changed by `change` (a delete when it counts nothing). */
+  private handleOp(handleId: string, prev: KV | null, change: (counts: Record<string, number>) => void): WriteOp {
+    const counts = prev ? parseHandle(prev.value, handleId).block : {};
+    change(counts);
+    for (const k of Object.keys(counts)) if (!(counts[k]! > 0)) delete counts[k];
+    const value = Object.keys(counts).length ? JSON.stringify({ id: handleId, block: counts }) : null;
+    return { key: handleKey(handleId), value, prev };
   }
 
   private parseBlock(kv: KV): Block | undefined {
@@ -688,26 +710,61 @@ export class Ipam {
     return notAllocated;
   }
 
-  /** Release everything recorded against a handle. Idempotent; returns the addresses freed. */
+  /**
+   * Release everything recorded against a handle, block by block; each
+   * block and the handle's shrinking record are one commit. Idempotent;
+   * returns the addresses freed.
+   */
   async releaseByHandle(handleId: string): Promise<string[]> {
     validateHandleId(handleId);
-    const kv = await this.store.get(handleKey(handleId));
-    if (!kv) return [];
-    const cidrs = Object.keys(parseHandle(kv.value, handleId).block);
+    const hKey = handleKey(handleId);
+    let hkv = await this.store.get(hKey);
     const released: string[] = [];
-    for (const text of cidrs) {
-      let cidr: Cidr;
+    for (let conflicts = 0; hkv; ) {
+      const text = Object.keys(parseHandle(hkv.value, handleId).block)[0];
+      if (text === undefined) {
+        await this.store.remove(hKey, hkv).catch((e: unknown) => {
+          if (!isLostRace(e)) throw e;
+        });
+        hkv = await this.store.get(hKey);
+        continue;
+      }
+      const ops: WriteOp[] = [];
+      let ips: string[] = [];
+      let cidr: Cidr | undefined;
       try {
         cidr = parseCidr(text, `handle ${handleId}`);
       } catch {
-        continue;
+        /* not a CIDR: just drop the entry */
       }
-      const freed = await this.releaseInBlock(cidr.family, formatCidr(cidr), (b) => b.ordinalsOf(handleId));
-      released.push(...freed.ips);
+      const key = cidr && blockKey(cidr.family, formatCidr(cidr));
+      const bkv = key ? await this.store.get(key) : null;
+      let left: Block | undefined;
+      if (key && bkv) {
+        const block = Block.parse(bkv.value, bkv.key);
+        const ords = block.ordinalsOf(handleId);
+        if (ords.length) {
+          ips = ords.map((o) => block.ipAt(o));
+          block.release(ords);
+          left = block.isEmpty && !block.host ? undefined : block;
+          ops.push({ key, value: left ? left.serialize() : null, prev: bkv });
+        }
+      }
+      ops.push(this.handleOp(handleId, hkv, (counts) => delete counts[text]));
+      const res = await this.store.commit(ops);
+      const blockDone = ips.length > 0 && (res.ok || res.applied > 0);
+      if (blockDone && key && cidr) {
+        released.push(...ips);
+        if (left) this.blocks.set(key, { kv: res.kvs[0]!, free: left.freeCount });
+        else this.forgetBlock(key, cidr.family, formatCidr(cidr));
+      }
+      if (res.ok) {
+        hkv = res.kvs[ops.length - 1]!;
+      } else {
+        if (++conflicts > this.maxRetries) throw new IpamError('MaxRetries', `Max retries (${this.maxRetries}) hit releasing handle ${handleId}`);
+        hkv = res.current[ops.length - 1]!;
+      }
     }
-    await this.updateHandle(handleId, (counts) => {
-      for (const c of cidrs) delete counts[c];
-    }, kv);
     return released;
   }
 
