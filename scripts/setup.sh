@@ -10,10 +10,16 @@ declare -A NEED=(
   [etcd]=etcd-server [etcdctl]=etcd-client [bird]=bird [bird6]=bird [birdc]=bird
   [iptables]=iptables [iptables-legacy]=iptables [ipset]=ipset [ip]=iproute2 [ping]=iputils-ping
   [openssl]=openssl [pgrep]=procps [nsenter]=util-linux [tar]=tar
+  [dockerd]=docker.io [busybox]=busybox-static
 )
+# Files rather than commands on PATH.
+declare -A NEED_FILE=( [/usr/lib/cni/ptp]=containernetworking-plugins )
 missing=()
 for bin in "${!NEED[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$bin" >/dev/null 2>&1 || missing+=("${NEED[$bin]}")
+done
+for f in "${!NEED_FILE[@]}"; do
+  [ -e "$f" ] || missing+=("${NEED_FILE[$f]}")
 done
 if ((${#missing[@]})); then
   pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')

@@ -4,7 +4,7 @@ import type { Resource, ResourceClient } from '@calico/libcalico';
 import { canonicalIp, ipFamily } from '@calico/libcalico/net';
 import { parseAsNumber } from '@calico/libcalico/resources/fields';
 import type { BGPConfigurationSpec, BGPPeerSpec } from '@calico/libcalico/resources/spec';
-import { CliError } from './errors.js';
+import { CliError, warnInvalid } from './errors.js';
 import { modifyResource } from './modify.js';
 import { formatTable } from './output.js';
 import { runFileAction } from './resource-ops.js';
@@ -22,22 +22,23 @@ export function defaultBgpConfiguration(): Resource<BGPConfigurationSpec> {
   };
 }
 
-/** BGPPeer name for a peer IP: `198.18.0.1` → `bgppeer-198-18-0-1` (per node: `<node>.bgppeer-…`). */
-export function peerName(ip: string, node?: string): string {
-  const base = `bgppeer-${canonicalIp(ip).replace(/[.:]/g, '-').replace(/-$/, '-0')}`;
-  return node ? `${node}.${base}` : base;
+/** Global BGPPeer name for a peer IP: `198.18.0.1` → `bgppeer-198-18-0-1`, `fd00::1` → `bgppeer-fd00--1`. */
+export function peerName(ip: string): string {
+  return `bgppeer-${canonicalIp(ip).replace(/[.:]/g, '-').replace(/-$/, '-0')}`;
 }
 
-const isForNode = (p: Resource<BGPPeerSpec>, node?: string): boolean =>
-  node ? p.spec.node === node : !p.spec.node && !p.spec.nodeSelector;
+/** Global peers: every node peers with them (per-node peers are `node bgp peer …`). */
+async function globalPeers(client: ResourceClient, onInvalid: (key: string, err: Error) => void = () => {}): Promise<Resource<BGPPeerSpec>[]> {
+  return (await client.list<BGPPeerSpec>('BGPPeer', { onInvalid })).filter((p) => !p.spec.node && !p.spec.nodeSelector && p.spec.peerIP);
+}
 
 function checkedIp(ip: string): string {
   if (!ipFamily(ip)) throw new CliError(`peer IP: ${JSON.stringify(ip)} is not an IPv4 or IPv6 address`);
   return canonicalIp(ip);
 }
 
-/** `bgp peer add IP as AS` (global), or for one node when `node` is given. */
-export async function peerAdd(client: ResourceClient, ip: string, asNumber: string, node?: string): Promise<string> {
+/** `bgp peer add IP as AS` */
+export async function peerAdd(client: ResourceClient, ip: string, asNumber: string): Promise<string> {
   const peerIP = checkedIp(ip);
   let as: number;
   try {
@@ -45,34 +46,28 @@ export async function peerAdd(client: ResourceClient, ip: string, asNumber: stri
   } catch (e) {
     throw new CliError((e as Error).message);
   }
-  const spec: BGPPeerSpec = { peerIP, asNumber: as, ...(node ? { node } : {}) };
-  const raw = { apiVersion: 'projectcalico.org/v3', kind: 'BGPPeer', metadata: { name: peerName(peerIP, node) }, spec };
-  const exists = (await client.list<BGPPeerSpec>('BGPPeer', { onInvalid: () => {} })).find(
-    (p) => isForNode(p, node) && p.spec.peerIP === peerIP,
-  );
-  if (exists) throw new CliError(`BGP peer ${peerIP} already exists${node ? ` for node ${node}` : ''} (BGPPeer ${exists.metadata.name})`);
+  const raw = { apiVersion: 'projectcalico.org/v3', kind: 'BGPPeer', metadata: { name: peerName(peerIP) }, spec: { peerIP, asNumber: as } };
+  const exists = (await globalPeers(client)).find((p) => canonicalIp(p.spec.peerIP!) === peerIP);
+  if (exists) throw new CliError(`BGP peer ${peerIP} already exists (BGPPeer ${exists.metadata.name})`);
   await runFileAction(client, [{ where: '', raw }], 'create');
-  return `Added ${node ? `node ${node}` : 'global'} BGP peer ${peerIP} as ${as}`;
+  return `Added global BGP peer ${peerIP} as ${as}`;
 }
 
-export async function peerRemove(client: ResourceClient, ip: string, node?: string): Promise<string> {
+export async function peerRemove(client: ResourceClient, ip: string): Promise<string> {
   const peerIP = checkedIp(ip);
-  const peers = (await client.list<BGPPeerSpec>('BGPPeer', { onInvalid: () => {} })).filter(
-    (p) => isForNode(p, node) && p.spec.peerIP === peerIP,
-  );
-  if (!peers.length) throw new CliError(`no ${node ? `BGP peer of node ${node}` : 'global BGP peer'} with IP ${peerIP}`);
+  const peers = (await globalPeers(client)).filter((p) => canonicalIp(p.spec.peerIP!) === peerIP);
+  if (!peers.length) throw new CliError(`no global BGP peer with IP ${peerIP}`);
   for (const p of peers) await client.delete('BGPPeer', p.metadata.name);
-  return `Removed ${node ? `node ${node}` : 'global'} BGP peer ${peerIP}`;
+  return `Removed global BGP peer ${peerIP}`;
 }
 
-export async function peerShow(client: ResourceClient, opts: { ipv4?: boolean; ipv6?: boolean }, node?: string): Promise<string> {
+export async function peerShow(client: ResourceClient, opts: { ipv4?: boolean; ipv6?: boolean }): Promise<string> {
   const families = opts.ipv4 && !opts.ipv6 ? [4] : opts.ipv6 && !opts.ipv4 ? [6] : [4, 6];
-  const peers = (await client.list<BGPPeerSpec>('BGPPeer', { onInvalid: () => {} })).filter((p) => isForNode(p, node) && p.spec.peerIP);
-  const scope = node ? `node ${node}` : 'global';
+  const peers = await globalPeers(client, warnInvalid);
   return families
     .map((f) =>
       formatTable(
-        [`${scope} IPv${f} BGP peer`, 'AS NUM', 'NAME'],
+        [`global IPv${f} BGP peer`, 'AS NUM', 'NAME'],
         peers.filter((p) => ipFamily(p.spec.peerIP!) === f).map((p) => [p.spec.peerIP!, String(p.spec.asNumber ?? ''), p.metadata.name]),
       ),
     )

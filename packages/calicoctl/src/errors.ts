@@ -11,3 +11,8 @@ export function reportError(e: unknown): void {
   const msg = e instanceof Error ? e.message : String(e);
   process.stderr.write(`Error: ${msg.replace(/\s*\n\s*/g, '; ')}\n`);
 }
+
+/** For listings: a malformed stored resource is reported on stderr and skipped. */
+export function warnInvalid(key: string, err: Error): void {
+  process.stderr.write(`Warning: skipping ${key}: ${err.message}\n`);
+}

@@ -3,7 +3,7 @@ import type { Resource, ResourceClient } from '@calico/libcalico';
 import { canonicalCidr, ipFamily, parseCidr } from '@calico/libcalico/net';
 import { poolNameFromCidr } from '@calico/libcalico/resources/names';
 import type { IPPoolSpec } from '@calico/libcalico/resources/spec';
-import { CliError } from './errors.js';
+import { CliError, warnInvalid } from './errors.js';
 import { formatTable, parseOutputFormat, printResources } from './output.js';
 import { runFileAction } from './resource-ops.js';
 
@@ -70,7 +70,7 @@ function options(s: IPPoolSpec): string {
 export async function poolShow(client: ResourceClient, opts: { ipv4?: boolean; ipv6?: boolean; output?: string }): Promise<string | undefined> {
   const format = parseOutputFormat(opts.output);
   const families = opts.ipv4 && !opts.ipv6 ? [4] : opts.ipv6 && !opts.ipv4 ? [6] : [4, 6];
-  const pools = (await client.list<IPPoolSpec>('IPPool', { onInvalid: () => {} })).filter((p) =>
+  const pools = (await client.list<IPPoolSpec>('IPPool', { onInvalid: warnInvalid })).filter((p) =>
     families.includes(ipFamily(p.spec.cidr.split('/')[0]!) ?? 0),
   );
   if (format !== 'ps') {

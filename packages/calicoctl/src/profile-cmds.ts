@@ -3,7 +3,7 @@
 import type { Resource, ResourceClient } from '@calico/libcalico';
 import { ValidationError } from '@calico/libcalico/errors';
 import type { ProfileSpec, Rule } from '@calico/libcalico/resources/spec';
-import { CliError } from './errors.js';
+import { CliError, warnInvalid } from './errors.js';
 import { modifyResource } from './modify.js';
 import { formatTable, toJson } from './output.js';
 import { insertIndex, parseRuleArgs, removeIndex, ruleLines, ruleText, sameRule, type Direction } from './rules.js';
@@ -69,7 +69,7 @@ function detail(p: Profile): string {
 }
 
 export async function profileShow(client: ResourceClient, detailed: boolean): Promise<string> {
-  const profiles = await client.list<ProfileSpec>('Profile', { onInvalid: () => {} });
+  const profiles = await client.list<ProfileSpec>('Profile', { onInvalid: warnInvalid });
   if (detailed) return profiles.map(detail).join('\n\n');
   return formatTable(
     ['NAME', 'TAGS', 'INBOUND RULES', 'OUTBOUND RULES'],

@@ -270,8 +270,17 @@ describe('calicoctl node', () => {
     h3.nodeRunning = false;
   });
 
-  it('--backend none runs felix alone; --foreground runs the supervisor in the terminal until SIGTERM', async () => {
+  it('--backend none runs felix alone; --foreground runs the supervisor until SIGTERM; an existing Node keeps its other fields', async () => {
     const h3 = lab.hosts[2]!;
+    // an existing Node keeps what node run does not own (labels, route reflector id)
+    await lab.apply([
+      {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'Node',
+        metadata: { name: h3.name, labels: { rack: 'r1' } },
+        spec: { bgp: { ipv4Address: '198.18.1.33/24', routeReflectorClusterID: '224.0.0.1', asNumber: 64700 } },
+      },
+    ]);
     h3.nodeRunning = true;
     const fg = spawn('ip', ['netns', 'exec', h3.netns, process.execPath, CALICOCTL, 'node', 'run', '--foreground', '--name', h3.name, '--ip', h3.ip4, '--backend', 'none'], {
       env: { ...process.env, ...h3.env },
@@ -283,6 +292,9 @@ describe('calicoctl node', () => {
     const exited = new Promise<number | null>((r) => fg.once('exit', (code) => r(code)));
     await waitFor('the foreground node to be running', () => existsSync(join(h3.env.CALICO_RUN_DIR!, 'calico-node.json')) && state(h3).state === 'running');
     expect(state(h3).pid).toBe(fg.pid);
+    const node = await getJson('node', h3.name);
+    expect(node.metadata.labels).toEqual({ rack: 'r1' });
+    expect(node.spec.bgp).toEqual({ ipv4Address: `${h3.ip4}/24`, routeReflectorClusterID: '224.0.0.1', asNumber: 64700 });
     expect(Object.keys(state(h3).children)).toEqual(['felix']);
     expect(lab.processes(h3).map((p) => p.role).sort()).toEqual(['felix', 'supervisor']);
     expect((await ctl(h3, ['node', 'status'])).stdout).toContain('BGP is disabled (backend none).');

@@ -3,6 +3,7 @@
 // multi-document files, Lists, stdin, and invalid input leaving etcd untouched.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { EtcdDatastore } from '@calico/libcalico/datastore/etcd';
 import { startEtcd, type TestEtcd } from '../../../test/helpers/etcd.js';
 import { ctlFor, snapshot, tempFiles, withoutVersion, yamlDocs } from './ctl-helper.js';
 
@@ -211,6 +212,26 @@ describe('get', () => {
     // every alias of the issue resolves
     for (const a of ['ippool', 'ippools', 'pool', 'profile', 'profiles', 'globalnetworkpolicy', 'gnp', 'node', 'nodes', 'bgppeer', 'bgppeers', 'bgpconfig', 'bgpconfiguration', 'felixconfig', 'felixconfiguration', 'workloadendpoint', 'workloadendpoints', 'wep', 'hostendpoint', 'hostendpoints', 'hep']) {
       expect((await c.ctl(['get', a])).code, a).toBe(0);
+    }
+  });
+
+  it('skips a malformed stored value with a warning, and can still delete it', async () => {
+    const key = '/calico/resources/v3/projectcalico.org/profiles/broken';
+    const ds = new EtcdDatastore({ endpoints: [etcd.endpoint], timeoutMs: 5000 });
+    try {
+      await ds.put(key, '{not json');
+      await c.ok(['profile', 'add', 'fine']);
+      const r = await c.ctl(['get', 'profiles']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/\nfine\n/);
+      expect(r.stderr).toBe(`Warning: skipping ${key}: stored value is not JSON\n`);
+      expect(await c.fails(['get', 'profile', 'broken'])).toMatch(/stored value is not JSON/);
+      expect(await c.ok(['profile', 'show'])).toMatch(/\nfine\s/);
+      await c.ok(['delete', 'profile', 'broken']);
+      expect(await ds.get(key)).toBeNull();
+      await c.ok(['delete', 'profile', 'fine']);
+    } finally {
+      await ds.close();
     }
   });
 

@@ -48,7 +48,8 @@ function checkForwarding(): CheckResult {
 
 function checkIpv6(): CheckResult {
   const f = '/proc/sys/net/ipv6/conf/all/forwarding';
-  if (!existsSync(f)) return fail('IPv6 forwarding', 'IPv6 is disabled in this kernel or namespace (no /proc/sys/net/ipv6): boot without ipv6.disable=1');
+  // not fatal: a node without IPv6 still routes IPv4 (bird6 just has nothing to do)
+  if (!existsSync(f)) return ok('IPv6 forwarding', 'not available: IPv6 is disabled here (no /proc/sys/net/ipv6), IPv4 only');
   return writable(f) ? ok('IPv6 forwarding') : fail('IPv6 forwarding', `${f} is not writable: run as root`);
 }
 

@@ -32,7 +32,7 @@ async function captureBird(dir: string, layout: NodeLayout, family: 4 | 6): Prom
   const socket = birdSocket(layout, family);
   let text = '';
   for (const cmd of ['show status', 'show protocols all', 'show route']) {
-    text += `$ birdc -s ${socket} ${cmd}\n`;
+    text += `# ${cmd} (BIRD control socket ${socket})\n`;
     try {
       text += (await birdQuery(socket, cmd, 5000)).map((l) => l.text).join('\n') + '\n\n';
     } catch (e) {

@@ -22,13 +22,14 @@ type KernelChain = (string | null)[];
 
 const HASH_RE = new RegExp(`--comment "?${RULE_HASH_PREFIX}([A-Za-z0-9_-]{16})`);
 
-/** Parse `iptables-save -t T` output into chains with their rules' hashes. */
-export function parseSave(text: string): Map<string, KernelChain> {
+/** Parse `iptables-save -t T` output into chains with their rules' hashes (and built-in chain policies). */
+export function parseSave(text: string, policies?: Map<string, string>): Map<string, KernelChain> {
   const chains = new Map<string, KernelChain>();
   for (const line of text.split('\n')) {
     if (line.startsWith(':')) {
-      const name = line.slice(1).split(' ')[0]!;
-      if (!chains.has(name)) chains.set(name, []);
+      const [name, policy] = line.slice(1).split(' ');
+      if (!chains.has(name!)) chains.set(name!, []);
+      if (policy && policy !== '-') policies?.set(name!, policy);
     } else if (line.startsWith('-A ')) {
       const sp = line.indexOf(' ', 3);
       const name = line.slice(3, sp < 0 ? undefined : sp);
@@ -109,10 +110,25 @@ export class IptablesTable {
     return this.dirty.size > 0 || !this.kernel;
   }
 
+  /** policies of the built-in chains, from the last read */
+  private builtins = new Map<string, string>();
+
   private async readKernel(): Promise<Map<string, KernelChain>> {
     this.counters.save();
     const res = await this.run([`${this.tool}-save`, '-t', this.table]);
-    return parseSave(res.stdout);
+    this.builtins = new Map();
+    return parseSave(res.stdout, this.builtins);
+  }
+
+  /**
+   * The table holds nothing at all (only empty built-in chains): then we may
+   * load it whole, without --noflush, which iptables-nft does several times
+   * faster for thousands of chains (its --noflush path checks every chain
+   * declaration against its cache).
+   */
+  private isEmpty(kernel: Map<string, KernelChain>): boolean {
+    for (const [name, rules] of kernel) if (rules.length || !this.builtins.has(name)) return false;
+    return true;
   }
 
   /** Read the kernel back if we do not know what it holds (start, refresh, after a failure). */
@@ -182,11 +198,14 @@ export class IptablesTable {
     this.dirty.clear();
     if (!declare.length && !hookDeletes.length && !hookInserts.length) return;
 
-    const input = [`*${this.table}`, ...declare, ...hookDeletes, ...appends, ...hookInserts, ...removes, 'COMMIT', ''].join('\n');
+    const whole = this.isEmpty(kernel);
+    // Loading whole, the built-in chains are declared with the policies they have.
+    const builtinDecls = whole ? [...this.builtins].map(([name, policy]) => `:${name} ${policy} [0:0]`) : [];
+    const input = [`*${this.table}`, ...builtinDecls, ...declare, ...hookDeletes, ...appends, ...hookInserts, ...removes, 'COMMIT', ''].join('\n');
     this.counters.restore();
     this.counters.rulesWritten(rules);
     try {
-      await this.run([`${this.tool}-restore`, '--noflush', '--wait', '10'], input);
+      await this.run([`${this.tool}-restore`, ...(whole ? [] : ['--noflush']), '--wait', '10'], input);
     } catch (e) {
       // We no longer know what the kernel holds: re-read on the next attempt.
       this.kernel = undefined;

@@ -123,7 +123,7 @@ function entityMatches(
   }
   if (e.ports?.length) {
     const chunks = portChunks(e.ports).map((c) => `-m multiport ${portFlag} ${c}`);
-    alternatives = alternatives.flatMap((a) => chunks.map((c) => `${a} ${c}`));
+    alternatives = alternatives.flatMap((a) => chunks.map((c) => (a ? `${a} ${c}` : c)));
   }
   for (const c of portChunks(e.notPorts ?? [])) conditions.push(`-m multiport ! ${portFlag} ${c}`);
   return { alternatives, conditions };

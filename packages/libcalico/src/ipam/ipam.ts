@@ -75,6 +75,17 @@ export interface IpAttributes {
 
 const AFFINITY_VALUE = JSON.stringify({ state: 'confirmed', deleted: false });
 
+interface TakeOptions {
+  /** whether this block may be used (its affinity may have changed) */
+  accept: (b: Block) => boolean;
+  /** read the block even if the cached copy says it is full */
+  reread?: boolean;
+  /** the block as just listed */
+  seen?: KV;
+  /** on a lost race, return (contended) instead of retrying */
+  yieldOnConflict?: boolean;
+}
+
 /** Per-call state: what this call added to its handle and what it committed to blocks. */
 class Assignment {
   /** handle record as last written (null: absent), so the next write needs no read */
@@ -120,6 +131,8 @@ export class Ipam {
   private readonly blocks = new Map<string, { kv: KV; free: number }>();
   /** CIDRs of each host's affine blocks, by `${host}/${family}` */
   private readonly affine = new Map<string, Set<string>>();
+  /** the block each host's allocations last came from, by `${host}/${family}` */
+  private readonly preferred = new Map<string, string>();
   /** block CIDRs known to exist, by pool (skipped when looking for a block to claim) */
   private readonly taken = new Map<string, Set<string>>();
 
@@ -271,18 +284,32 @@ export class Ipam {
 
     // 1. The host's own blocks, as cached; then, before claiming a new one,
     // a fresh list read back from etcd (another process for this host may
-    // have claimed blocks, or freed addresses in blocks we saw full).
-    const loaded = this.affine.has(`${host}/${family}`);
-    for (const fresh of loaded ? [false, true] : [true]) {
-      for (const cidr of await this.affineBlocks(host, family, fresh)) {
-        if (got.length === num) break;
-        if (!pools.some((p) => cidrContains(p.cidr, parseCidr(cidr)))) continue;
-        got.push(...(await this.assignInBlock(call, family, cidr, num - got.length, mine, fresh)));
+    // have claimed blocks, or freed addresses in blocks we saw full). The
+    // block this allocator used last comes first, and a block on which it
+    // loses a race to another allocator of the host is left to that one for
+    // now: each allocator settles on a block of its own instead of the two
+    // retrying against each other on every allocation.
+    const id = `${host}/${family}`;
+    const contended = new Set<string>();
+    const inPools = (cidr: string): boolean => pools.some((p) => cidrContains(p.cidr, parseCidr(cidr)));
+    const take = async (cidr: string, opts: TakeOptions): Promise<void> => {
+      const r = await this.assignInBlock(call, family, cidr, num - got.length, opts);
+      if (r.ips.length) this.preferred.set(id, cidr);
+      if (r.contended) contended.add(cidr);
+      got.push(...r.ips);
+    };
+    for (const fresh of this.affine.has(id) ? [false, true] : [true]) {
+      const own = [...(await this.affineBlocks(host, family, fresh))];
+      const pref = this.preferred.get(id);
+      if (pref && own.includes(pref)) own.unshift(pref);
+      for (const cidr of new Set(own)) {
+        if (got.length === num) return got;
+        if (inPools(cidr) && !contended.has(cidr)) await take(cidr, { accept: mine, reread: fresh, yieldOnConflict: true });
       }
       if (got.length === num) return got;
     }
 
-    // 2. Claim new blocks.
+    // 2. Claim new blocks; if none can be claimed, go back to the contended ones.
     let limitHit = false;
     while (got.length < num && config.autoAllocateBlocks) {
       if (limit > 0 && (await this.affineBlocks(host, family, false)).size >= limit) {
@@ -291,8 +318,9 @@ export class Ipam {
       }
       const cidr = await this.claimBlock(call, family, host, pools, config);
       if (!cidr) break;
-      got.push(...(await this.assignInBlock(call, family, cidr, num - got.length, mine, false)));
+      await take(cidr, { accept: mine });
     }
+    for (const cidr of contended) if (got.length < num) await take(cidr, { accept: mine, reread: true });
 
     // 3. Borrow from any block in the pools, unless strict affinity.
     if (got.length < num && !config.strictAffinity) {
@@ -305,7 +333,8 @@ export class Ipam {
       for (const kv of candidates) {
         if (got.length === num) break;
         const cidr = formatCidr(parseBlockKey(kv.key)!);
-        got.push(...(await this.assignInBlock(call, family, cidr, num - got.length, (b) => !b.data.strictAffinity || b.host === host, false, kv)));
+        const r = await this.assignInBlock(call, family, cidr, num - got.length, { accept: (b) => !b.data.strictAffinity || b.host === host, seen: kv });
+        got.push(...r.ips);
       }
     }
 
@@ -339,32 +368,24 @@ export class Ipam {
   /**
    * Take up to `num` addresses from one block for the call's handle.
    * Returns what it took (possibly nothing: the block is full, gone, not
-   * acceptable, or malformed). Without `reread`, a block last seen full is
-   * skipped without a read.
+   * acceptable, or malformed), and whether it gave up after losing a race.
    */
-  private async assignInBlock(
-    call: Assignment,
-    family: Family,
-    cidr: string,
-    num: number,
-    accept: (b: Block) => boolean,
-    reread: boolean,
-    seen?: KV,
-  ): Promise<string[]> {
+  private async assignInBlock(call: Assignment, family: Family, cidr: string, num: number, opts: TakeOptions): Promise<{ ips: string[]; contended: boolean }> {
+    const none = { ips: [] as string[], contended: false };
     const key = blockKey(family, cidr);
     const cached = this.blocks.get(key);
-    if (cached && cached.free === 0 && !reread && !seen) return [];
-    let kv: KV | null | undefined = seen ?? (reread ? undefined : cached?.kv);
+    if (cached && cached.free === 0 && !opts.reread && !opts.seen) return none;
+    let kv: KV | null | undefined = opts.seen ?? (opts.reread ? undefined : cached?.kv);
     for (;;) {
       kv ??= await this.store.get(key);
       if (!kv) {
         this.forgetBlock(key, family, cidr);
-        return [];
+        return none;
       }
       const block = this.parseBlock(kv);
-      if (!block) return [];
+      if (!block) return none;
       this.blocks.set(key, { kv, free: block.freeCount });
-      if (!accept(block) || block.freeCount === 0) return [];
+      if (!opts.accept(block) || block.freeCount === 0) return none;
       const take = Math.min(num, block.freeCount);
       const ips = block.assign(take, call.handleId, call.attrs);
       // The handle grows in the same commit as the block (one etcd txn), or
@@ -383,14 +404,15 @@ export class Ipam {
         this.blocks.set(key, { kv: res.kvs[ops.length - 1]!, free: block.freeCount });
         call.used.set(cidr, (call.used.get(cidr) ?? 0) + ips.length);
         for (const ip of ips) call.ips.push({ family, block: cidr, ip });
-        return ips;
+        return { ips, contended: false };
       }
       call.lostRace(`block ${cidr}`);
       if (add && res.applied === 0) call.handleKv = res.current[0]!;
       kv = res.current[ops.length - 1]; // null: the block is gone
-      if (!kv) {
-        this.forgetBlock(key, family, cidr);
-        return [];
+      if (kv && opts.yieldOnConflict) {
+        const now = this.parseBlock(kv);
+        if (now) this.blocks.set(key, { kv, free: now.freeCount });
+        return { ips: [], contended: true };
       }
     }
   }
@@ -738,7 +760,11 @@ export class Ipam {
         /* not a CIDR: just drop the entry */
       }
       const key = cidr && blockKey(cidr.family, formatCidr(cidr));
-      const bkv = key ? await this.store.get(key) : null;
+      // The cached block will do if it shows the handle's addresses (the CAS
+      // catches it being stale); if it shows none, it may just be old: read.
+      const cached = key && this.blocks.get(key)?.kv;
+      const cachedHolds = cached && Block.parse(cached.value, cached.key).ordinalsOf(handleId).length > 0;
+      const bkv = key ? (cachedHolds ? cached : await this.store.get(key)) : null;
       let left: Block | undefined;
       if (key && bkv) {
         const block = Block.parse(bkv.value, bkv.key);
@@ -763,6 +789,7 @@ export class Ipam {
       } else {
         if (++conflicts > this.maxRetries) throw new IpamError('MaxRetries', `Max retries (${this.maxRetries}) hit releasing handle ${handleId}`);
         hkv = res.current[ops.length - 1]!;
+        if (key) this.blocks.delete(key);
       }
     }
     return released;

@@ -1,0 +1,163 @@
+// Pure parts of felix (no root, no kernel): names, rule rendering, dispatch
+// trees, the iptables driver's diffing against a fake iptables, config layering.
+import { describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { chainName, marksFromMask, ruleHashes, ipsetName } from '@calico/felix/names';
+import { renderRules, portChunks } from '@calico/felix/rules/policy';
+import { dispatchChains } from '@calico/felix/rules/dispatch';
+import { IptablesTable, parseSave } from '@calico/felix/drivers/iptables';
+import { resolveConfig } from '@calico/felix/config';
+
+const marks = marksFromMask(0xffff0000);
+const log = pino({ level: 'silent' });
+
+describe('names', () => {
+  it('derives accept/pass/scratch marks from the mask', () => {
+    expect(marks).toMatchObject({ accept: 0x10000, pass: 0x20000, scratch: 0x40000 });
+    expect(marksFromMask(0xff000000).accept).toBe(0x1000000);
+    expect(() => marksFromMask(0x3)).toThrow(/fewer than 3 bits/);
+  });
+  it('keeps chain names within 28 characters, hashing long or odd ids', () => {
+    expect(chainName('cali-pi-', 'short')).toBe('cali-pi-short');
+    const long = chainName('cali-pi-', 'a-very-long-policy-name-that-does-not-fit');
+    expect(long.length).toBe(28);
+    expect(long.startsWith('cali-pi-_')).toBe(true);
+    expect(chainName('cali-pi-', 'ns/name')).toMatch(/^cali-pi-_/);
+    expect(ipsetName(4, 's:' + 'x'.repeat(40)).length).toBe(31);
+  });
+  it('chains rule hashes: a change moves every later hash', () => {
+    const a = ruleHashes('c', ['r1', 'r2', 'r3']);
+    const b = ruleHashes('c', ['r1', 'rX', 'r3']);
+    expect(a[0]).toBe(b[0]);
+    expect(a[1]).not.toBe(b[1]);
+    expect(a[2]).not.toBe(b[2]);
+    expect(a[0]).toMatch(/^[\w-]{16}$/);
+  });
+});
+
+describe('rule rendering', () => {
+  const ctx = { version: 4 as const, marks, logPrefix: 'calico-packet' };
+  it('renders allow with the accept mark then a return', () => {
+    const r = renderRules([{ action: 'Allow', protocol: 'TCP', destination: { ports: [80, '8000:8100'] } }], ctx);
+    expect(r.rules.map((x) => `${x.match} ${x.action}`)).toEqual([
+      '-p tcp -m multiport --dports 80,8000:8100 -j MARK --set-xmark 0x10000/0x10000',
+      '-m mark --mark 0x10000/0x10000 -j RETURN',
+    ]);
+  });
+  it('splits more than 15 ports into multiport chunks (a range counts 2)', () => {
+    const ports = Array.from({ length: 20 }, (_, i) => 1000 + i);
+    expect(portChunks(ports)).toHaveLength(2);
+    expect(portChunks(['1:2', '3:4', '5:6', '7:8', '9:10', '11:12', '13:14', 15])).toHaveLength(1);
+    expect(portChunks(['1:2', '3:4', '5:6', '7:8', '9:10', '11:12', '13:14', '15:16'])).toHaveLength(2);
+  });
+  it('turns selectors into ipset matches and several nets into a net set', () => {
+    const r = renderRules([{ action: 'Deny', source: { selector: "role == 'db'", notNets: ['198.18.0.0/24', '198.18.1.0/24'] } }], ctx);
+    expect(r.rules[0]!.match).toMatch(/^-m set ! --match-set cali40n:\S+ src -m set --match-set cali40s:\S+ src$/);
+    expect(r.sets.map((s) => s.kind).sort()).toEqual(['nets', 'selector']);
+  });
+  it('leaves a rule out of the table of the other IP version', () => {
+    expect(renderRules([{ action: 'Allow', protocol: 'ICMPv6' }], ctx).rules).toEqual([]);
+    expect(renderRules([{ action: 'Allow', source: { nets: ['fd00::/64'] } }], ctx).rules).toEqual([]);
+    expect(renderRules([{ action: 'Allow', ipVersion: 6 }], ctx).rules).toEqual([]);
+    expect(renderRules([{ action: 'Allow', protocol: 'ICMPv6', icmp: { type: 128 } }], { ...ctx, version: 6 }).rules[0]!.match).toBe(
+      '-p ipv6-icmp -m icmp6 --icmpv6-type 128',
+    );
+  });
+  it('rejects ports without a port protocol (logged, not rendered)', () => {
+    const r = renderRules([{ action: 'Allow', destination: { ports: [80] } }], ctx);
+    expect(r.rules).toEqual([]);
+    expect(r.skipped[0]).toMatch(/ports need protocol/);
+  });
+  it('Pass marks and returns; Log logs', () => {
+    const r = renderRules([{ action: 'Pass' }, { action: 'Log', protocol: 'UDP' }], ctx);
+    expect(r.rules.map((x) => x.action)).toEqual(['-j MARK --set-xmark 0x20000/0x20000', '-j RETURN', '-j LOG --log-prefix "calico-packet: " --log-level 5']);
+  });
+});
+
+describe('dispatch chains', () => {
+  const target = (i: string) => `cali-fw-${i}`;
+  it('is one flat chain for a few interfaces, ending in a drop', () => {
+    const c = dispatchChains('cali-from-wl-dispatch', ['calib', 'calia'], '-i', target);
+    expect(c).toHaveLength(1);
+    expect(c[0]!.rules.map((r) => [r.match, r.action].filter(Boolean).join(' '))).toEqual(['-i calia -g cali-fw-calia', '-i calib -g cali-fw-calib', '-j DROP']);
+  });
+  it('splits into a prefix tree for many, so one change touches a small leaf', () => {
+    const names = Array.from({ length: 5000 }, (_, i) => `cali${i.toString(16).padStart(11, '0')}`);
+    const chains = dispatchChains('cali-from-wl-dispatch', names, '-i', target);
+    expect(Math.max(...chains.map((c) => c.rules.length))).toBeLessThanOrEqual(33);
+    expect(chains.every((c) => c.name.length <= 28)).toBe(true);
+    const leaves = chains.flatMap((c) => c.rules).filter((r) => r.action.startsWith('-g cali-fw-'));
+    expect(leaves).toHaveLength(5000);
+    const after = dispatchChains('cali-from-wl-dispatch', [...names, 'cali00000000fff'], '-i', target);
+    const changed = after.filter((c) => JSON.stringify(c) !== JSON.stringify(chains.find((o) => o.name === c.name)));
+    expect(changed.length).toBeLessThanOrEqual(2);
+  });
+});
+
+/** A fake iptables: keeps the restore inputs and serves a save text. */
+function fakeIptables(save: string) {
+  const restores: string[] = [];
+  const run = async (cmd: string[], input?: string) => {
+    if (cmd[0]!.endsWith('-save')) return { code: 0, stdout: save, stderr: '' };
+    restores.push(input ?? '');
+    return { code: 0, stdout: '', stderr: '' };
+  };
+  const counters = { restore: () => {}, save: () => {}, rulesWritten: () => {} };
+  return { restores, table: new IptablesTable('filter', 4, 'nft', run, counters, log) };
+}
+
+describe('iptables driver', () => {
+  const rules = [{ match: '-p tcp', action: '-j ACCEPT' }];
+  it('parses our rule hashes out of iptables-save', () => {
+    const m = parseSave(':INPUT ACCEPT [0:0]\n:cali-x - [0:0]\n-A INPUT -m comment --comment "cali:abcdefghijklmnop" -j cali-x\n-A INPUT -j DROP\n-A cali-x -p tcp -m comment --comment cali:ABCDEFGHIJKLMNOP -j ACCEPT\n');
+    expect(m.get('INPUT')).toEqual(['abcdefghijklmnop', null]);
+    expect(m.get('cali-x')).toEqual(['ABCDEFGHIJKLMNOP']);
+  });
+  it('writes nothing when the kernel already matches', async () => {
+    const [h] = ruleHashes('cali-x', ['-p tcp -j ACCEPT']);
+    const [ih] = ruleHashes('INPUT', [' -j cali-x']);
+    const f = fakeIptables(`*filter\n:INPUT ACCEPT [0:0]\n:cali-x - [0:0]\n-A INPUT -m comment --comment "cali:${ih}" -j cali-x\n-A cali-x -p tcp -m comment --comment "cali:${h}" -j ACCEPT\nCOMMIT\n`);
+    f.table.setChain('cali-x', rules);
+    f.table.setInsertions('INPUT', [{ match: '', action: '-j cali-x' }]);
+    await f.table.apply();
+    expect(f.restores).toEqual([]);
+  });
+  it('rewrites only what differs, removes our leftovers, re-inserts a moved hook', async () => {
+    const f = fakeIptables('*filter\n:INPUT ACCEPT [0:0]\n:cali-old - [0:0]\n:cali-x - [0:0]\n-A INPUT -j ACCEPT\n-A INPUT -m comment --comment "cali:0000000000000000" -j cali-x\n-A cali-old -j DROP\nCOMMIT\n');
+    f.table.setChain('cali-x', rules);
+    f.table.setInsertions('INPUT', [{ match: '', action: '-j cali-x' }]);
+    await f.table.apply();
+    expect(f.restores).toHaveLength(1);
+    const input = f.restores[0]!;
+    expect(input).toMatch(/^\*filter\n/);
+    expect(input).toContain(':cali-x - [0:0]\n');
+    expect(input).toContain('-D INPUT 2\n');
+    expect(input).toMatch(/-I INPUT 1 -m comment --comment "cali:[\w-]{16}" -j cali-x/);
+    expect(input).toMatch(/:cali-old - \[0:0\][\s\S]*-X cali-old\nCOMMIT/);
+    // a second apply with nothing changed writes nothing
+    await f.table.apply();
+    expect(f.restores).toHaveLength(1);
+    f.table.setChain('cali-x', rules);
+    await f.table.apply();
+    expect(f.restores).toHaveLength(1);
+  });
+});
+
+describe('config', () => {
+  it('layers env > node > default > built-in, and names a bad env value', () => {
+    const cfg = resolveConfig({
+      env: { FELIX_DEFAULTENDPOINTTOHOSTACTION: 'accept' },
+      node: { iptablesRefreshInterval: '30s', defaultEndpointToHostAction: 'Return' },
+      global: { iptablesRefreshInterval: '1m', routeRefreshInterval: '1m30s', logPrefix: 'x' },
+    });
+    expect(cfg.defaultEndpointToHostAction).toBe('Accept');
+    expect(cfg.iptablesRefreshInterval).toBe(30_000);
+    expect(cfg.routeRefreshInterval).toBe(90_000);
+    expect(cfg.logPrefix).toBe('x');
+    expect(cfg.iptablesMarkMask).toBe(0xffff0000);
+    expect(() => resolveConfig({ env: { FELIX_HEALTHPORT: 'abc' } })).toThrow(/FELIX_HEALTHPORT/);
+    const bad: string[] = [];
+    resolveConfig({ env: {}, global: { ipv6Support: 'maybe' } }, (e) => bad.push(e.field));
+    expect(bad).toEqual(['FelixConfiguration(default).spec.ipv6Support']);
+  });
+});
