@@ -13,13 +13,15 @@ const SAMPLES = 100;
 /** Lines from a monitor, each stamped on arrival; wait() resolves at the first matching line. */
 class Watch {
   private waiters: { re: RegExp; resolve: (t: number) => void }[] = [];
+  private last: string[] = [];
   line = (l: string): void => {
     const t = performance.now();
+    this.last = [...this.last.slice(-4), l];
     this.waiters = this.waiters.filter((w) => (w.re.test(l) ? (w.resolve(t), false) : true));
   };
   wait(re: RegExp, timeoutMs = 10_000): Promise<number> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no kernel change matching ${re} within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`no kernel change matching ${re} within ${timeoutMs} ms; last lines:\n${this.last.join('\n')}`)), timeoutMs);
       this.waiters.push({ re, resolve: (t) => (clearTimeout(timer), resolve(t)) });
     });
   }
@@ -100,7 +102,10 @@ const bench: Bench = {
   name: 'felix-incremental',
   description: 'etcd write → kernel change for one endpoint add/remove and one policy rule change, 100 samples, at 1,000 and 5,000 endpoints',
   async run() {
-    return [...(await measure(1000)), ...(await measure(5000))];
+    const sizes = (process.env.FELIX_BENCH_SIZES ?? "1000,5000").split(",").map(Number);
+    const out = [];
+    for (const n of sizes) out.push(...(await measure(n)));
+    return out;
   },
 };
 export default bench;
