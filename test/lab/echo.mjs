@@ -43,8 +43,7 @@ function send(proto, host, port, ms) {
     // resend: a first datagram can be lost while neighbours resolve
     const tick = () => s.send(token, port, host);
     tick();
-    setInterval(tick, 200).unref();
-    s.ref();
+    setInterval(tick, 200).unref(); // the open socket keeps the process alive until done()
   }
 }
 

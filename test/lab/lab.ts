@@ -60,6 +60,8 @@ export interface NodeProcess {
   /** supervisor, felix, confd, bird, bird6 or the command name */
   role: string;
   rssKiB: number;
+  /** CPU time used so far (user + system), in seconds */
+  cpuS: number;
   cmdline: string;
 }
 
@@ -482,14 +484,18 @@ export class Lab {
     await this.calicoctl('fabric', ['apply', '-f', '-'], { input });
   }
 
-  /** Processes living in a host's namespace, with their role and resident memory. */
+  /** Processes living in a host's namespace, with their role, resident memory and CPU time. */
   processes(host: LabHost): NodeProcess[] {
     return netnsPids(host.netns).flatMap((pid) => {
       try {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
         const status = readFileSync(`/proc/${pid}/status`, 'utf8');
         const rss = /VmRSS:\s+(\d+)/.exec(status);
-        return [{ pid, role: roleOf(argv), rssKiB: rss ? Number(rss[1]) : 0, cmdline: argv.join(' ') }];
+        // /proc/PID/stat: fields 14 and 15 (utime, stime) in clock ticks (USER_HZ = 100), after "(comm)"
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const cpuS = (Number(f[11]) + Number(f[12])) / 100;
+        return [{ pid, role: roleOf(argv), rssKiB: rss ? Number(rss[1]) : 0, cpuS, cmdline: argv.join(' ') }];
       } catch {
         return []; // exited meanwhile
       }

@@ -6,7 +6,7 @@ import { parseAsNumber } from '@calico/libcalico/resources/fields';
 import type { BGPConfigurationSpec, BGPPeerSpec } from '@calico/libcalico/resources/spec';
 import { CliError, warnInvalid } from './errors.js';
 import { modifyResource } from './modify.js';
-import { formatTable } from './output.js';
+import { formatTable, listOf, parseOutputFormat, toJson, toYaml } from './output.js';
 import { runFileAction } from './resource-ops.js';
 
 /** Calico's defaults when BGPConfiguration `default` does not exist (calico.md §1.2). */
@@ -61,9 +61,11 @@ export async function peerRemove(client: ResourceClient, ip: string): Promise<st
   return `Removed global BGP peer ${peerIP}`;
 }
 
-export async function peerShow(client: ResourceClient, opts: { ipv4?: boolean; ipv6?: boolean }): Promise<string> {
+export async function peerShow(client: ResourceClient, opts: { ipv4?: boolean; ipv6?: boolean; output?: string }): Promise<string> {
+  const format = parseOutputFormat(opts.output);
   const families = opts.ipv4 && !opts.ipv6 ? [4] : opts.ipv6 && !opts.ipv4 ? [6] : [4, 6];
-  const peers = await globalPeers(client, warnInvalid);
+  const peers = (await globalPeers(client, warnInvalid)).filter((p) => families.includes(ipFamily(p.spec.peerIP!) ?? 0));
+  if (format === 'yaml' || format === 'json') return (format === 'json' ? toJson : toYaml)(listOf(peers, 'BGPPeer')).trimEnd();
   return families
     .map((f) =>
       formatTable(

@@ -114,6 +114,11 @@ export interface PrintOptions {
   namespaceColumn?: boolean;
 }
 
+/** A `<Kind>List` of resources, as `get -o yaml|json` prints a listing (and `apply -f` takes back). */
+export function listOf(resources: Resource<unknown>[], kind?: string): object {
+  return { apiVersion: API_VERSION, kind: `${resources[0]?.kind ?? kind ?? ''}List`, items: resources.map(ordered) };
+}
+
 /**
  * Print resources the way `calicoctl get` does: one resource (not an array)
  * prints bare in YAML/JSON, an array prints as a `<Kind>List` with `items`
@@ -121,14 +126,7 @@ export interface PrintOptions {
  */
 export function printResources(resources: Resource<unknown> | Resource<unknown>[], format: OutputFormat, opts: PrintOptions = {}): void {
   if (format === 'yaml' || format === 'json') {
-    const value = Array.isArray(resources)
-      ? {
-          apiVersion: API_VERSION,
-          kind: `${resources[0]?.kind ?? opts.kind ?? ''}List`,
-          items: resources.map(ordered),
-        }
-      : ordered(resources);
-    printValue(value, format);
+    printValue(Array.isArray(resources) ? listOf(resources, opts.kind) : ordered(resources), format);
     return;
   }
   const list = Array.isArray(resources) ? resources : [resources];

@@ -5,7 +5,7 @@ import { ValidationError } from '@calico/libcalico/errors';
 import type { ProfileSpec, Rule } from '@calico/libcalico/resources/spec';
 import { CliError, warnInvalid } from './errors.js';
 import { modifyResource } from './modify.js';
-import { formatTable, toJson } from './output.js';
+import { formatTable, listOf, parseOutputFormat, toJson, toYaml } from './output.js';
 import { insertIndex, parseRuleArgs, removeIndex, ruleLines, ruleText, sameRule, type Direction } from './rules.js';
 
 type Profile = Resource<ProfileSpec>;
@@ -68,9 +68,11 @@ function detail(p: Profile): string {
   return lines.join('\n');
 }
 
-export async function profileShow(client: ResourceClient, detailed: boolean): Promise<string> {
+export async function profileShow(client: ResourceClient, opts: { detailed?: boolean; output?: string }): Promise<string> {
+  const format = parseOutputFormat(opts.output);
   const profiles = await client.list<ProfileSpec>('Profile', { onInvalid: warnInvalid });
-  if (detailed) return profiles.map(detail).join('\n\n');
+  if (format === 'yaml' || format === 'json') return (format === 'json' ? toJson : toYaml)(listOf(profiles, 'Profile')).trimEnd();
+  if (opts.detailed) return profiles.map(detail).join('\n\n');
   return formatTable(
     ['NAME', 'TAGS', 'INBOUND RULES', 'OUTBOUND RULES'],
     profiles.map((p) => [p.metadata.name, tagsOf(p).join(','), String(p.spec.ingress?.length ?? 0), String(p.spec.egress?.length ?? 0)]),
@@ -97,14 +99,14 @@ export async function profileTag(client: ResourceClient, name: string, verb: str
   return note || `${verb === 'add' ? 'Added tag' : 'Removed tag'} ${tag} ${verb === 'add' ? 'to' : 'from'} profile ${name}`;
 }
 
-const listOf = (p: Profile, d: Direction): Rule[] => (d === 'inbound' ? (p.spec.ingress ??= []) : (p.spec.egress ??= []));
+const rulesOf = (p: Profile, d: Direction): Rule[] => (d === 'inbound' ? (p.spec.ingress ??= []) : (p.spec.egress ??= []));
 
 /** `profile NAME rule add|remove …` */
 export async function profileRuleChange(client: ResourceClient, name: string, verb: 'add' | 'remove', args: string[]): Promise<string> {
   const parsed = parseRuleArgs(args, verb);
   let message = '';
   await modifyResource<ProfileSpec>(client, 'Profile', name, (p) => {
-    const rules = listOf(p, parsed.direction);
+    const rules = rulesOf(p, parsed.direction);
     if (verb === 'add') {
       const i = insertIndex(parsed.at, rules.length);
       rules.splice(i, 0, parsed.rule!);

@@ -25,6 +25,9 @@ describe('bgp peer', () => {
     expect(show).toMatch(/GLOBAL IPV4 BGP PEER\s+AS NUM\s+NAME\n198\.18\.9\.1\s+64513\s+bgppeer-198-18-9-1\n/);
     expect(show).toMatch(/GLOBAL IPV6 BGP PEER\s+AS NUM\s+NAME\nfd00:9::1\s+65546\s+bgppeer-fd00-9--1\n/);
     expect(await c.ok(['bgp', 'peer', 'show', '--ipv4'])).not.toContain('fd00');
+    const v6 = JSON.parse(await c.ok(['bgp', 'peer', 'show', '--ipv6', '-o', 'json']));
+    expect(v6).toMatchObject({ kind: 'BGPPeerList', items: [{ metadata: { name: 'bgppeer-fd00-9--1' }, spec: { peerIP: 'fd00:9::1' } }] });
+    expect(v6.items).toHaveLength(1);
 
     const before = await snapshot(etcd.endpoint);
     expect(await c.fails(['bgp', 'peer', 'add', '198.18.9.1', 'as', '64999'])).toMatch(/already exists/);

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startEtcd, type TestEtcd } from '../../../test/helpers/etcd.js';
-import { ctlFor, snapshot } from './ctl-helper.js';
+import { ctlFor, snapshot, yamlDocs } from './ctl-helper.js';
 
 let etcd: TestEtcd;
 let c: ReturnType<typeof ctlFor>;
@@ -53,6 +53,9 @@ describe('profile add/remove/show', () => {
     expect(table).toMatch(/\nweb\s+web\s+1\s+1\n/);
     const detail = await c.ok(['profile', 'show', '--detailed']);
     expect(detail).toContain('db\n  tags: db\n  inbound rules:\n     1 allow from tag db\n  outbound rules:\n     1 allow\n');
+    const listed = yamlDocs(await c.ok(['profile', 'show', '-o', 'yaml']))[0] as any;
+    expect(listed.kind).toBe('ProfileList');
+    expect(listed.items.map((p: any) => p.metadata.name)).toEqual(['db', 'web']);
   });
 });
 

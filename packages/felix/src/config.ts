@@ -75,15 +75,24 @@ const PARAMS = {
   prometheusMetricsEnabled: { parse: bool, def: false },
   prometheusMetricsHost: { parse: str, def: '127.0.0.1' },
   prometheusMetricsPort: { parse: int, def: 9091 },
-  reportingIntervalSecs: { parse: duration, def: 30_000 },
-} satisfies Record<string, { parse: Parser<unknown>; def: unknown }>;
+  /** env FELIX_REPORTINGINTERVALSECS, as Calico; spec field reportingInterval */
+  reportingIntervalSecs: { parse: duration, def: 30_000, field: 'reportingInterval' },
+} satisfies Record<string, { parse: Parser<unknown>; def: unknown; field?: string }>;
 
 type Params = typeof PARAMS;
 export type FelixConfig = { -readonly [K in keyof Params]: ReturnType<Params[K]['parse']> };
 export type ParamName = keyof Params;
 
-/** Parameters whose change needs a restart (they shape every kernel object we own). */
-export const RESTART_PARAMS: readonly ParamName[] = ['iptablesBackend', 'iptablesMarkMask', 'interfacePrefix', 'ipv6Support'];
+/**
+ * Parameters felix reads once, when it builds its dataplane: a change in the
+ * datastore makes felix exit so that its supervisor restarts it (as Calico).
+ * The others (endpoint-to-host action, NAT address, log level, batch delay)
+ * take effect at once.
+ */
+export const RESTART_PARAMS: readonly ParamName[] = [
+  'iptablesBackend', 'iptablesMarkMask', 'interfacePrefix', 'ipv6Support', 'chainInsertMode', 'logPrefix',
+  'iptablesRefreshInterval', 'ipsetsRefreshInterval', 'routeRefreshInterval', 'reportingIntervalSecs',
+];
 
 export interface ConfigLayers {
   env: NodeJS.ProcessEnv;
@@ -100,7 +109,7 @@ export interface ConfigLayers {
  */
 export function resolveConfig(layers: ConfigLayers, onInvalid: (e: ValidationError) => void = () => {}): FelixConfig {
   const out: Record<string, unknown> = {};
-  for (const [name, p] of Object.entries(PARAMS) as [string, { parse: Parser<unknown>; def: unknown }][]) {
+  for (const [name, p] of Object.entries(PARAMS) as [string, { parse: Parser<unknown>; def: unknown; field?: string }][]) {
     const envName = `FELIX_${name.toUpperCase()}`;
     const envVal = layers.env[envName];
     if (envVal !== undefined && envVal !== '') {
@@ -109,10 +118,11 @@ export function resolveConfig(layers: ConfigLayers, onInvalid: (e: ValidationErr
     }
     out[name] = p.def;
     for (const [layer, spec] of [['node', layers.node], ['default', layers.global]] as const) {
-      const v = spec?.[name];
+      const field = p.field ?? name;
+      const v = spec?.[field];
       if (v === undefined || v === null) continue;
       try {
-        out[name] = p.parse(v, `FelixConfiguration(${layer}).spec.${name}`);
+        out[name] = p.parse(v, `FelixConfiguration(${layer}).spec.${field}`);
         break;
       } catch (e) {
         if (e instanceof ValidationError) onInvalid(e);

@@ -80,7 +80,6 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
   /** Settings that can change live (the others need a restart: see RESTART_PARAMS). */
   reconfigure(config: FelixConfig): void {
     this.config = config;
-    this.policyMgr.setRenderOptions(this.marks, config.logPrefix);
     this.writeStatic();
     this.natMgr.update(this.pools, config.natOutgoingAddress);
   }
@@ -164,15 +163,16 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
       }
     };
     if (await stage('ipsets', () => o.ipsets.applyUpdates())) {
-      // One table at a time: concurrent iptables-nft-restores in one netns
-      // make each other re-read the ruleset (nft generation changes) and retry.
-      // nat first: each restore's cost grows with the whole netns ruleset, and
-      // the nat chains are few; on a cold start they then go in before the big
-      // filter tables. Every table is read back before any is written.
+      // nat before filter: on a cold start its few chains go in before the big
+      // filter table (each restore's cost grows with the whole netns ruleset).
       const tables = o.versions.flatMap((v) => [o.nat[v], o.filter[v]]);
       const writes = (async () => {
         let ok = true;
+        // Every table is read back before any is written (reads are cheap before the big writes).
         for (const t of tables) ok = (await stage(`iptables-save ${t.table}${t.version}`, () => t.readIfNeeded())) && ok;
+        // One table at a time: concurrent iptables-nft-restores in one netns
+        // make each other re-read the ruleset (the nft generation moves) and
+        // retry, which costs more than it saves (measured).
         for (const t of tables) ok = (await stage(`iptables ${t.table}${t.version}`, () => t.apply())) && ok;
         return ok;
       })();

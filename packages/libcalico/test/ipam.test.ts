@@ -1,7 +1,7 @@
 // IPAM against a real etcd: allocation, release, borrowing, affinity, pools, limits, check.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EtcdDatastore } from '@calico/libcalico/datastore/etcd';
-import { Ipam, IpamError, ResourceClient, ValidationError, checkIpam, ipamUsage, parseCidr, cidrContainsIp, parseIp } from '@calico/libcalico';
+import { Ipam, IpamError, MemoryDatastore, ResourceClient, ValidationError, checkIpam, ipamUsage, parseCidr, cidrContainsIp, parseIp } from '@calico/libcalico';
 import { startEtcd, type TestEtcd } from '../../../test/helpers/etcd.js';
 
 let etcd: TestEtcd;
@@ -224,6 +224,22 @@ describe('autoAssign', () => {
     await expect(ipam.autoAssign({ num4: 1, handleId: 'ok', hostname: 'n1', attrs: { a: 1 as unknown as string } })).rejects.toThrow(/^attrs\.a: /);
     await expect(ipam.releaseIps(['nope'])).rejects.toThrow(/^ips\[0\]: /);
     await expect(ipam.releaseByHandle('../x')).rejects.toBeInstanceOf(ValidationError);
+  });
+});
+
+describe('over the in-memory datastore (writes applied in order, not one transaction)', () => {
+  it('allocates, refuses duplicates and releases', async () => {
+    const mem = new MemoryDatastore();
+    await new ResourceClient(mem).create({ apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: 'm' }, spec: { cidr: '198.18.30.0/28', blockSize: 30 } });
+    const ipam = new Ipam(mem);
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => ipam.autoAssign({ num4: 2, handleId: `m.${i}`, hostname: `h${i % 3}` })),
+    );
+    const ips = results.flatMap((r) => r.ipv4);
+    expect(new Set(ips).size).toBe(16);
+    await expect(ipam.autoAssign({ num4: 1, handleId: 'm.x', hostname: 'h0' })).rejects.toMatchObject({ code: 'Exhausted' });
+    for (let i = 0; i < 8; i++) expect(await ipam.releaseByHandle(`m.${i}`)).toHaveLength(2);
+    expect(await checkIpam(mem)).toMatchObject({ ok: true, allocations: 0, handles: 0 });
   });
 });
 

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { withClient } from '../context.js';
 import { CliError } from '../errors.js';
+import { OUTPUT_FLAGS, OUTPUT_HELP } from '../output.js';
 
 const print = (text: string): void => {
   process.stdout.write(text + '\n');
@@ -36,7 +37,8 @@ export function registerBgp(program: Command): void {
     .description('list global BGP peers')
     .option('--ipv4', 'IPv4 peers only')
     .option('--ipv6', 'IPv6 peers only')
-    .action(async (opts: { ipv4?: boolean; ipv6?: boolean }, cmd: Command) => {
+    .option(OUTPUT_FLAGS, OUTPUT_HELP, 'ps')
+    .action(async (opts: { ipv4?: boolean; ipv6?: boolean; output: string }, cmd: Command) => {
       const { peerShow } = await import('../bgp-cmds.js');
       print(await withClient(cmd, ({ client }) => peerShow(client, opts)));
     });

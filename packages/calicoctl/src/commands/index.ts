@@ -8,6 +8,7 @@ import { registerProfile } from './profile.js';
 import { registerBgp } from './bgp.js';
 import { registerConfig } from './config.js';
 import { registerNode } from './node.js';
+import { registerIpam } from './ipam.js';
 
 /** Every command group registers itself here. */
 export function registerAll(program: Command): void {
@@ -20,4 +21,5 @@ export function registerAll(program: Command): void {
   registerBgp(program);
   registerConfig(program);
   registerNode(program);
+  registerIpam(program);
 }

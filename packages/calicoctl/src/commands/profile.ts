@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { withClient } from '../context.js';
+import { OUTPUT_FLAGS, OUTPUT_HELP } from '../output.js';
 
 const RULE_USAGE = `profile NAME rule add|remove (inbound|outbound) [--at=N] (allow|deny) [
     (tcp|udp) [from [ports P] [tag T] [cidr C]] [to [ports P] [tag T] [cidr C]]
   | (icmp|icmpv6) [type T [code C]] [from [tag T] [cidr C]] [to [tag T] [cidr C]]
   | [from [tag T] [cidr C]] [to [tag T] [cidr C]] ]
 profile NAME rule remove (inbound|outbound) --at=N
+  --at=N counts from 1 as rule show numbers rules (0 = top, negative = from the end; default: append)
 profile NAME rule show | json | update   (update reads {"ingress": [...], "egress": [...]} on stdin)
 profile NAME tag show | add TAG | remove TAG`;
 
@@ -52,8 +54,9 @@ export function registerProfile(program: Command): void {
     .command('show')
     .description('list profiles (--detailed: tags and rules of each)')
     .option('--detailed', 'show tags and rules')
-    .action(async (opts: { detailed?: boolean }, cmd: Command) => {
+    .option(OUTPUT_FLAGS, OUTPUT_HELP, 'ps')
+    .action(async (opts: { detailed?: boolean; output: string }, cmd: Command) => {
       const { profileShow } = await import('../profile-cmds.js');
-      print(await withClient(cmd, ({ client }) => profileShow(client, !!opts.detailed)));
+      print(await withClient(cmd, ({ client }) => profileShow(client, opts)));
     });
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { decodeResource, parseResourceKey, ValidationError, type KV, type WatchEvent, type Resource } from '@calico/libcalico';
+import { decodeResource, kindInfo, parseResourceKey, resourceKey, ValidationError, type KV, type WatchEvent, type Resource } from '@calico/libcalico';
 import type { IPPoolSpec, PolicySpec, ProfileSpec, Rule, WorkloadEndpointSpec } from '@calico/libcalico/resources/spec';
 import { byOrder, toEndpoint, toPolicy, toPool, toProfile, type Endpoint, type Policy, type Pool, type Profile } from './model.js';
 import { Matchers } from './selectors.js';
@@ -54,8 +54,10 @@ export class Calculator {
   private poolsDirty = false;
   /** starts dirty so that the first flush resolves the configuration */
   private configDirty = true;
-  /** keys seen in the last snapshot, per kind of record */
+  /** malformed records (skipped) */
   private readonly skipped = new Set<string>();
+  /** mod revision of each record last seen */
+  private readonly revisions = new Map<string, string>();
 
   constructor(
     private readonly nodeName: string,
@@ -68,17 +70,9 @@ export class Calculator {
     return this.dirtyEndpoints.size + this.dirtyPolicies.size + this.dirtyProfiles.size > 0 || this.poolsDirty || this.configDirty;
   }
 
-  effectiveLabels(key: string): Record<string, string> | undefined {
-    return this.labels.get(key);
-  }
-
   /** every endpoint with its effective labels (for ipset membership) */
   *allEndpoints(): Iterable<[Endpoint, Record<string, string>]> {
     for (const [k, ep] of this.endpoints) yield [ep, this.labels.get(k) ?? ep.labels];
-  }
-
-  policy(id: string): Policy | undefined {
-    return this.policyById.get(id);
   }
 
   /** A full listing: everything not in it is gone. */
@@ -98,15 +92,18 @@ export class Calculator {
   }
 
   private profileKeys(): string[] {
-    return [...this.profiles.keys()].map((n) => `/calico/resources/v3/projectcalico.org/profiles/${n}`);
+    return [...this.profiles.keys()].map((n) => resourceKey(kindInfo('Profile')!, n));
   }
 
   private configKeys(): string[] {
-    const base = '/calico/resources/v3/projectcalico.org/felixconfigurations/';
-    return [this.felixGlobal ? base + 'default' : '', this.felixNode ? base + `node.${this.nodeName}` : ''].filter(Boolean);
+    const info = kindInfo('FelixConfiguration')!;
+    return [this.felixGlobal ? resourceKey(info, 'default') : '', this.felixNode ? resourceKey(info, `node.${this.nodeName}`) : ''].filter(Boolean);
   }
 
   private onPut(kv: KV): void {
+    // A relist after an outage repeats every record: unchanged ones cost nothing.
+    if (this.revisions.get(kv.key) === kv.revision) return;
+    this.revisions.set(kv.key, kv.revision);
     const where = parseResourceKey(kv.key);
     if (!where) return;
     let r: Resource;
@@ -186,6 +183,7 @@ export class Calculator {
 
   private onDelete(key: string): void {
     this.skipped.delete(key);
+    this.revisions.delete(key);
     if (this.endpoints.has(key)) {
       this.endpoints.delete(key);
       this.dirtyEndpoints.set(key, undefined);

@@ -78,14 +78,6 @@ export class IpsetsDriver {
     if (this.desired.delete(name)) this.dirty.add(name);
   }
 
-  has(name: string): boolean {
-    return this.desired.has(name);
-  }
-
-  members(name: string): ReadonlySet<string> | undefined {
-    return this.desired.get(name)?.members;
-  }
-
   invalidate(): void {
     this.kernel = undefined;
   }

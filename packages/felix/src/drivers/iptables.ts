@@ -90,10 +90,6 @@ export class IptablesTable {
     if (this.desired.delete(name)) this.dirty.add(name);
   }
 
-  hasChain(name: string): boolean {
-    return this.desired.has(name);
-  }
-
   /** Our rules at the top (or bottom, in append mode) of a built-in chain. */
   setInsertions(builtin: string, rules: IptRule[]): void {
     if (sameRules(this.inserts.get(builtin)?.rules, rules)) return;

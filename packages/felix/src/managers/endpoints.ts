@@ -38,12 +38,8 @@ export class EndpointManager {
   constructor(
     private readonly out: DesiredState,
     private readonly policies: PolicyManager,
-    private marks: Marks,
+    private readonly marks: Marks,
   ) {}
-
-  setMarks(marks: Marks): void {
-    this.marks = marks;
-  }
 
   get count(): number {
     return this.programmed.size;

@@ -26,14 +26,9 @@ export class PolicyManager {
     private readonly out: DesiredState,
     private readonly ipsets: IpsetManager,
     private readonly log: Logger,
-    private marks: Marks,
-    private logPrefix: string,
+    private readonly marks: Marks,
+    private readonly logPrefix: string,
   ) {}
-
-  setRenderOptions(marks: Marks, logPrefix: string): void {
-    this.marks = marks;
-    this.logPrefix = logPrefix;
-  }
 
   private static key(kind: 'policy' | 'profile', id: string): string {
     return `${kind}:${id}`;
@@ -57,10 +52,6 @@ export class PolicyManager {
       for (const name of this.chainNames(kind, id)) this.out.filter[v].removeChain(name);
     }
     for (const sets of p.sets.values()) for (const s of sets) this.ipsets.release(s.id);
-  }
-
-  isProgrammed(kind: 'policy' | 'profile', id: string): boolean {
-    return this.programmed.has(PolicyManager.key(kind, id));
   }
 
   private chainNames(kind: 'policy' | 'profile', id: string): [string, string] {

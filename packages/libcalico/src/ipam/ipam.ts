@@ -151,7 +151,9 @@ export class Ipam {
 
   async pools(): Promise<IpamPool[]> {
     if (this.poolCache && Date.now() - this.poolCache.at < this.cacheTtlMs) return this.poolCache.pools;
-    const listed = await this.resources.list('IPPool', { onInvalid: (key, e) => this.log?.warn({ key, err: e.message }, 'skipping invalid IPPool') });
+    const listed = await this.store.retrying(() =>
+      this.resources.list('IPPool', { onInvalid: (key, e) => this.log?.warn({ key, err: e.message }, 'skipping invalid IPPool') }),
+    );
     const pools: IpamPool[] = [];
     for (const r of listed) {
       try {
@@ -196,23 +198,21 @@ export class Ipam {
   }
 
   /** The enabled pools of a family that this request may use; validates requested CIDRs. */
-  private async usablePools(family: Family, host: string, requested: string[] | undefined): Promise<IpamPool[]> {
-    const all = await this.pools();
+  private async usablePools(all: IpamPool[], family: Family, host: string, requested: string[] | undefined): Promise<IpamPool[]> {
     let candidates = all.filter((p) => p.cidr.family === family && !p.disabled);
     if (requested) {
       const wanted = requested.filter((c) => parseCidr(c, 'pools').family === family).map((c) => formatCidr(parseCidr(c, 'pools')));
       candidates = candidates.filter((p) => wanted.includes(p.cidrText));
     }
     if (candidates.some((p) => p.nodeSelector !== 'all()')) {
-      const node = await this.resources.tryGet('Node', host);
+      const node = await this.store.retrying(() => this.resources.tryGet('Node', host));
       const labels = node?.metadata.labels ?? {};
       candidates = candidates.filter((p) => poolSelectsNode(p, labels));
     }
     return candidates;
   }
 
-  private async checkRequestedPools(requested: string[]): Promise<void> {
-    const all = await this.pools();
+  private checkRequestedPools(all: IpamPool[], requested: string[]): void {
     for (const text of requested) {
       const cidr = formatCidr(parseCidr(text, 'pools'));
       const pool = all.find((p) => p.cidrText === cidr);
@@ -235,18 +235,16 @@ export class Ipam {
     const num4 = checkCount(req.num4, 'num4');
     const num6 = checkCount(req.num6, 'num6');
     const attrs = checkAttrs(req.attrs);
-    if (req.pools !== undefined) {
-      if (!Array.isArray(req.pools)) throw new ValidationError('pools', 'must be a list of CIDRs');
-      await this.checkRequestedPools(req.pools);
-    }
-    const config = await this.getConfig();
+    if (req.pools !== undefined && !Array.isArray(req.pools)) throw new ValidationError('pools', 'must be a list of CIDRs');
+    const [pools, config] = await Promise.all([this.pools(), this.getConfig()]);
+    if (req.pools) this.checkRequestedPools(pools, req.pools);
     const limit = req.maxBlocksPerHost ?? config.maxBlocksPerHost;
     if (!Number.isInteger(limit) || limit < 0) throw new ValidationError('maxBlocksPerHost', 'must be a whole number ≥ 0 (0 = unlimited)');
 
     const call = new Assignment(handleId, attrs, this.maxRetries);
     try {
-      const ipv4 = num4 ? await this.assignFamily(call, 4, num4, host, req.pools, config, limit) : [];
-      const ipv6 = num6 ? await this.assignFamily(call, 6, num6, host, req.pools, config, limit) : [];
+      const ipv4 = num4 ? await this.assignFamily(call, 4, num4, host, await this.usablePools(pools, 4, host, req.pools), req.pools, config, limit) : [];
+      const ipv6 = num6 ? await this.assignFamily(call, 6, num6, host, await this.usablePools(pools, 6, host, req.pools), req.pools, config, limit) : [];
       await this.settleHandle(call);
       return { ipv4, ipv6 };
     } catch (e) {
@@ -262,11 +260,11 @@ export class Ipam {
     family: Family,
     num: number,
     host: string,
+    pools: IpamPool[],
     requested: string[] | undefined,
     config: IpamConfig,
     limit: number,
   ): Promise<string[]> {
-    const pools = await this.usablePools(family, host, requested);
     if (!pools.length) {
       throw new IpamError(
         'NoPools',
@@ -299,12 +297,13 @@ export class Ipam {
       got.push(...r.ips);
     };
     for (const fresh of this.affine.has(id) ? [false, true] : [true]) {
-      const own = [...(await this.affineBlocks(host, family, fresh))];
+      const own = [...(await this.affineBlocks(host, family, fresh))].filter(inPools);
+      if (fresh) await this.refreshBlocks(family, own); // all at once: one round trip, not one per block
       const pref = this.preferred.get(id);
       if (pref && own.includes(pref)) own.unshift(pref);
       for (const cidr of new Set(own)) {
         if (got.length === num) return got;
-        if (inPools(cidr) && !contended.has(cidr)) await take(cidr, { accept: mine, reread: fresh, yieldOnConflict: true });
+        if (!contended.has(cidr)) await take(cidr, { accept: mine, yieldOnConflict: true });
       }
       if (got.length === num) return got;
     }
@@ -424,6 +423,19 @@ export class Ipam {
     for (const k of Object.keys(counts)) if (!(counts[k]! > 0)) delete counts[k];
     const value = Object.keys(counts).length ? JSON.stringify({ id: handleId, block: counts }) : null;
     return { key: handleKey(handleId), value, prev };
+  }
+
+  /** Read blocks into the cache (concurrently). */
+  private async refreshBlocks(family: Family, cidrs: string[]): Promise<void> {
+    await Promise.all(
+      cidrs.map(async (cidr) => {
+        const key = blockKey(family, cidr);
+        const kv = await this.store.get(key);
+        const block = kv && this.parseBlock(kv);
+        if (kv && block) this.blocks.set(key, { kv, free: block.freeCount });
+        else this.forgetBlock(key, family, cidr);
+      }),
+    );
   }
 
   private parseBlock(kv: KV): Block | undefined {

@@ -1,5 +1,5 @@
 import type { Datastore } from '../datastore/types.js';
-import { canonicalIp, cidrContains, cidrSize, formatCidr, parseCidrOrIp, type Family } from '../net.js';
+import { canonicalIp, cidrContains, cidrSize, formatCidr, parseCidr, parseCidrOrIp, type Cidr, type Family } from '../net.js';
 import { ResourceClient } from '../resources/client.js';
 import { Block } from './block.js';
 import { HANDLE_PREFIX, HOST_PREFIX, blockPrefix, parseAffinityKey, parseBlockKey } from './keys.js';
@@ -34,6 +34,7 @@ async function snapshot(ds: Datastore, resources: ResourceClient): Promise<Snaps
       }
     }
   }
+  blocks.sort((a, b) => compareCidrs(a.block.cidr, b.block.cidr));
   const handles = new Map<string, Record<string, number>>();
   for (const kv of (await ds.list(HANDLE_PREFIX)).kvs) {
     const id = kv.key.slice(HANDLE_PREFIX.length);
@@ -159,6 +160,8 @@ export async function checkIpam(ds: Datastore, resources = new ResourceClient(ds
   return report;
 }
 
+const compareCidrs = (a: Cidr, b: Cidr): number => a.family - b.family || (a.base < b.base ? -1 : a.base > b.base ? 1 : a.prefix - b.prefix);
+
 export interface PoolUsage {
   cidr: string;
   name: string;
@@ -181,7 +184,7 @@ export async function ipamUsage(ds: Datastore, resources = new ResourceClient(ds
   const snap = await snapshot(ds, resources);
   const blocks: BlockUsage[] = snap.blocks
     .map(({ block }) => ({ cidr: formatCidr(block.cidr), host: block.host ?? null, size: block.size, allocated: block.usedCount, free: block.freeCount }))
-    .sort((a, b) => (a.cidr < b.cidr ? -1 : 1));
+    .sort((a, b) => compareCidrs(parseCidr(a.cidr), parseCidr(b.cidr)));
   const pools: PoolUsage[] = snap.pools.map((p) => {
     const allocated = snap.blocks.filter(({ block }) => cidrContains(p.cidr, block.cidr)).reduce((n, { block }) => n + block.usedCount, 0);
     const size = cidrSize(p.cidr);

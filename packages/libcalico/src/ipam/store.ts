@@ -35,7 +35,8 @@ export class IpamStore {
     private readonly unavailableMs: number,
   ) {}
 
-  private async retrying<T>(fn: (ambiguous: boolean) => Promise<T>): Promise<T> {
+  /** Run a read (or a write that handles its own ambiguity), retrying while etcd is unreachable. */
+  async retrying<T>(fn: (ambiguous: boolean) => Promise<T>): Promise<T> {
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       try {
