@@ -29,13 +29,13 @@ class Watch {
   }
 }
 
-/** Poll the IPv6 chain until its rules show `text`; resolves with the time it was first seen. */
-async function pollChain(b: FelixBenchLab, chain: string, text: string): Promise<number> {
+/** Poll the IPv6 chain until its rules match `text`; resolves with the time it was first seen. */
+async function pollChain(b: FelixBenchLab, chain: string, text: RegExp): Promise<number> {
   const deadline = performance.now() + 10_000;
   for (;;) {
     const r = await b.lab.hostRun(['ip6tables-nft', '-S', chain]);
     const t = performance.now();
-    if (r.stdout.includes(text)) return t;
+    if (text.test(r.stdout)) return t;
     if (t > deadline) throw new Error(`${chain} never showed ${text}`);
   }
 }
@@ -85,7 +85,7 @@ async function measure(n: number): Promise<BenchResult[]> {
       t0 = performance.now();
       await b.etcd.ds.put(`/calico/resources/v3/projectcalico.org/globalnetworkpolicies/pol-${j}`, JSON.stringify({ apiVersion: 'projectcalico.org/v3', kind: 'GlobalNetworkPolicy', metadata: { name: `pol-${j}` }, spec: b.policySpec(j, k + 1) }));
       // The IPv6 table is written after the IPv4 one: its change marks the end.
-      pol.push((await pollChain(b, `cali-pi-pol-${j}`, `--dport ${1000 + j + k + 1} `)) - t0);
+      pol.push((await pollChain(b, `cali-pi-pol-${j}`, new RegExp(`--dports ${1000 + j + k + 1}\\b`))) - t0);
     }
     mon.kill();
     const raw = await floor(b);

@@ -22,26 +22,37 @@ const fmt = (n: number | undefined): string =>
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
   const names = wanted.length ? wanted : Object.keys(registry);
+  const unknown = names.filter((n) => !registry[n]);
+  if (unknown.length) {
+    console.error(`unknown benchmark ${unknown.join(', ')}; known: ${Object.keys(registry).join(', ')}`);
+    process.exit(1);
+  }
   const all: BenchResult[] = [];
+  const failed: string[] = [];
   for (const name of names) {
-    const load = registry[name];
-    if (!load) {
-      console.error(`unknown benchmark ${name}; known: ${Object.keys(registry).join(', ')}`);
-      process.exit(1);
+    // One benchmark that throws must not cost the figures of the ones after it.
+    try {
+      const bench = (await registry[name]!()).default;
+      console.log(`\n== ${bench.name}: ${bench.description}`);
+      const results = await bench.run();
+      for (const r of results) {
+        const ratio = r.reference ? ` ratio ${fmt(r.ours / r.reference)}` : '';
+        const ref = r.reference !== undefined ? `  ${r.referenceLabel ?? 'reference'} ${fmt(r.reference)} ${r.unit}` : '';
+        const verdict = r.ok === undefined ? '' : r.ok ? '  [goal met]' : '  [GOAL MISSED]';
+        console.log(`  ${r.metric}: ours ${fmt(r.ours)} ${r.unit}${ref}${ratio}${r.goal ? `  goal ${r.goal}` : ''}${verdict}${r.note ? `  (${r.note})` : ''}`);
+      }
+      all.push(...results);
+    } catch (e) {
+      failed.push(name);
+      console.error(`\n!! benchmark ${name} failed:`, e);
     }
-    const bench = (await load()).default;
-    console.log(`\n== ${bench.name}: ${bench.description}`);
-    const results = await bench.run();
-    for (const r of results) {
-      const ratio = r.reference ? ` ratio ${fmt(r.ours / r.reference)}` : '';
-      const ref = r.reference !== undefined ? `  ${r.referenceLabel ?? 'reference'} ${fmt(r.reference)} ${r.unit}` : '';
-      const verdict = r.ok === undefined ? '' : r.ok ? '  [goal met]' : '  [GOAL MISSED]';
-      console.log(`  ${r.metric}: ours ${fmt(r.ours)} ${r.unit}${ref}${ratio}${r.goal ? `  goal ${r.goal}` : ''}${verdict}${r.note ? `  (${r.note})` : ''}`);
-    }
-    all.push(...results);
   }
   mkdirSync('.bench-results', { recursive: true });
   writeFileSync('.bench-results/latest.json', JSON.stringify(all, null, 2));
+  if (failed.length) {
+    console.error(`\nfailed: ${failed.join(', ')}`);
+    process.exitCode = 1;
+  }
 }
 
 main().catch((e) => {

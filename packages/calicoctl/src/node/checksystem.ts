@@ -110,10 +110,13 @@ function checkOurBinary(pkg: 'felix' | 'confd', env: NodeJS.ProcessEnv): CheckRe
 async function checkEtcd(cfg: EtcdConfig): Promise<CheckResult> {
   const name = 'etcd';
   const where = cfg.endpoints.join(',');
-  const { connectDatastore } = await import('@calico/libcalico');
-  const ds = await connectDatastore({ ...cfg, timeoutMs: Math.min(cfg.timeoutMs, 3000) });
+  const { connectDatastore } = await import('@calico/libcalico/datastore/connect');
+  // The configured timeout, and one retry: on a loaded host a first read can miss
+  // its deadline while the gRPC channel is still connecting.
+  const ds = await connectDatastore(cfg);
   try {
-    await ds.get('/calico/resources/v3/projectcalico.org/clusterinformations/default');
+    const read = () => ds.get('/calico/resources/v3/projectcalico.org/clusterinformations/default');
+    await read().catch(read);
     return ok(name, `OK (${where})`);
   } catch (e) {
     return fail(name, `${(e as Error).message}: start etcd at ${where} or point ETCD_ENDPOINTS / --etcd-endpoints at it`);
