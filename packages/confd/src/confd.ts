@@ -1,5 +1,6 @@
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 import type { Family, Logger } from '@calico/libcalico';
 import { Debouncer } from './debounce.js';
 import { DecodeCache, readInput, type BgpInput } from './inputs.js';
@@ -21,6 +22,12 @@ export interface ConfdOptions {
   debounceMs: number;
   /** CALICO_ROUTER_ID (default: the node's IPv4 address) */
   routerId?: string;
+  /**
+   * Written (empty) after the daemon's first pass that leaves both configs live,
+   * removed when the daemon starts: the node supervisor starts BIRD once it
+   * exists (`$CALICO_RUN_DIR/confd-ready`).
+   */
+  readyFile?: string;
   log: Logger;
 }
 
@@ -44,6 +51,7 @@ export class Confd {
   private readonly reported = new Set<string>();
   private readonly decoded = new DecodeCache();
   private loop?: Promise<void>;
+  private ready = false;
 
   constructor(
     private readonly store: StoreClient,
@@ -54,9 +62,19 @@ export class Confd {
       dest: join(opts.confdDir, OUTPUT_FILES[f]),
       check: [BIRD[f].check, '-p', '-c'],
       reload: opts.reload ? [BIRD[f].ctl, '-v', '-s', join(opts.runDir, BIRD[f].sock), 'configure'] : null,
+      socket: join(opts.runDir, BIRD[f].sock),
     });
     this.writers = { 4: new ConfigWriter(target(4)), 6: new ConfigWriter(target(6)) };
-    this.debouncer = new Debouncer(async () => void (await this.renderOnce()), opts.debounceMs);
+    this.debouncer = new Debouncer(() => this.renderAndSignal(), opts.debounceMs);
+  }
+
+  /** A daemon pass; the first one that leaves both configs live writes the ready file. */
+  private async renderAndSignal(): Promise<void> {
+    const outcome = await this.renderOnce();
+    if (this.ready || !this.opts.readyFile || outcome[4] === 'error' || outcome[6] === 'error') return;
+    this.ready = true;
+    writeFileSync(this.opts.readyFile, '');
+    this.opts.log.info({ file: this.opts.readyFile }, 'first render done: configs are live');
   }
 
   /** Render both families from the current data; resolves with each family's outcome. */
@@ -107,7 +125,15 @@ export class Confd {
 
   /** Watch the datastore and the templates; re-render on every change. */
   async start(): Promise<void> {
-    this.templatesWatcher = watch(this.opts.templatesDir, { ignoreInitial: true });
+    if (this.opts.readyFile) rmSync(this.opts.readyFile, { force: true });
+    // The first render comes from the datastore watch: start it before the
+    // (slower) template watcher is ready, BIRD is waiting for it.
+    this.loop = this.watchLoop();
+    const { watch } = await import('chokidar');
+    // awaitWriteFinish: an editor's (or writeFileSync's) truncate-then-write gives two
+    // events close together, and chokidar drops the second; rendering on the first
+    // could read a half-written template and then never see the finished one.
+    this.templatesWatcher = watch(this.opts.templatesDir, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 } });
     this.templatesWatcher.on('all', (event, path) => {
       this.opts.log.info({ event, path }, 'template changed: re-rendering');
       this.renderer.invalidate();
@@ -115,7 +141,6 @@ export class Confd {
     });
     this.templatesWatcher.on('error', (err) => this.opts.log.error({ err: (err as Error).message }, 'template watch failed'));
     await new Promise<void>((resolve) => this.templatesWatcher!.once('ready', () => resolve()));
-    this.loop = this.watchLoop();
   }
 
   private async watchLoop(): Promise<void> {

@@ -1,18 +1,16 @@
-import {
-  canonicalIp,
-  decodeResource,
-  parseCidr,
-  parseIp,
-  parseResourceKey,
-  ValidationError,
-  type BGPConfigurationSpec,
-  type BGPPeerSpec,
-  type Cidr,
-  type Family,
-  type IPPoolSpec,
-  type KV,
-  type NodeSpec,
-  type Resource,
+import { canonicalIp, parseCidr, parseIp } from '@calico/libcalico/net';
+import { decodeResource } from '@calico/libcalico/resources/client';
+import { parseResourceKey } from '@calico/libcalico/resources/kinds';
+import { ValidationError } from '@calico/libcalico/errors';
+import type {
+  BGPConfigurationSpec,
+  BGPPeerSpec,
+  Cidr,
+  Family,
+  IPPoolSpec,
+  KV,
+  NodeSpec,
+  Resource,
 } from '@calico/libcalico';
 import { parseSelectorCached, type SelectorNode } from '@calico/libcalico/selector';
 import { parseAffinityKey } from '@calico/libcalico/ipam/keys';

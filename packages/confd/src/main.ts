@@ -3,7 +3,12 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { connectDatastore, createLogger, ipFamily, nodeName, nodePaths, ValidationError } from '@calico/libcalico';
+// Sub-path imports: the libcalico index would also load modules confd never uses.
+import { connectDatastore } from '@calico/libcalico/datastore/connect';
+import { createLogger } from '@calico/libcalico/log';
+import { ipFamily } from '@calico/libcalico/net';
+import { nodeName, nodePaths } from '@calico/libcalico/config';
+import { ValidationError } from '@calico/libcalico/errors';
 import { Confd } from './confd.js';
 import { TEMPLATE_FILES } from './render.js';
 import { bgpPrefixes, DatastoreStore } from './store.js';
@@ -49,12 +54,14 @@ async function main(): Promise<void> {
     reload: flags.reload,
     debounceMs,
     routerId,
+    readyFile: flags.onetime ? undefined : join(paths.runDir, 'confd-ready'),
     log,
   };
   for (const f of Object.values(TEMPLATE_FILES)) {
     if (!existsSync(join(opts.templatesDir, f))) throw new Error(`CONFD_TEMPLATES_DIR: ${opts.templatesDir} has no ${f}`);
   }
   mkdirSync(opts.confdDir, { recursive: true });
+  if (!flags.onetime) mkdirSync(opts.runDir, { recursive: true });
 
   const ds = await connectDatastore();
   const store = new DatastoreStore(ds, bgpPrefixes(opts.nodeName), log);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { cidrContains, formatCidr, parseIp, type Cidr, type Family } from '@calico/libcalico';
+import { cidrContains, formatCidr, parseIp, type Cidr, type Family } from '@calico/libcalico/net';
 import { evaluateSelector } from '@calico/libcalico/selector';
 import type { BgpConfigInfo, BgpInput, NodeInfo, PeerInfo } from './inputs.js';
 

@@ -1,4 +1,6 @@
-import { KINDS, kindPrefix, Syncer, type Datastore, type KV, type Logger } from '@calico/libcalico';
+import { KINDS, kindPrefix } from '@calico/libcalico/resources/kinds';
+import { Syncer } from '@calico/libcalico/datastore/syncer';
+import type { Datastore, KV, Logger } from '@calico/libcalico';
 import { HOST_PREFIX } from '@calico/libcalico/ipam/keys';
 import { CUSTOM_FILTERS_PREFIX } from './inputs.js';
 

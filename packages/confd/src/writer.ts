@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { run } from '@calico/libcalico';
+import { run } from '@calico/libcalico/exec';
 
 /**
  * One output file with confd's check/reload contract:
@@ -16,6 +17,12 @@ export interface OutputTarget {
   check: string[];
   /** the reload command, or null for --no-reload */
   reload: string[] | null;
+  /**
+   * BIRD's control socket, which the reload talks to. When it does not exist
+   * BIRD is not running: the reload is skipped (one process fewer per render
+   * while a node starts).
+   */
+  socket?: string;
 }
 
 export type ApplyResult =
@@ -89,7 +96,7 @@ export class ConfigWriter {
       await unlink(stage).catch(() => {});
     }
 
-    if (!this.target.reload) return 'written';
+    if (!this.target.reload || (this.target.socket && !existsSync(this.target.socket))) return 'written';
     const res = await run([...this.target.reload], { allowFail: true, timeoutMs: 10_000 });
     const out = `${res.stdout}\n${res.stderr}`;
     if (res.code !== 0 && /Unable to connect to server control socket/.test(out)) return 'written';

@@ -138,7 +138,10 @@ describe('calico-confd with etcd and BIRD', () => {
     await waitFor('bird6 to list the mesh peer', async () => (await protocols(6)).includes('Mesh_fd00_77__2'));
   });
 
-  it('the daemon starts, finds the configs unchanged, and does not reload', async () => {
+  it('the daemon starts, finds the configs unchanged, does not reload, and signals its first render', async () => {
+    // a stale ready file (an earlier daemon's) must not pass for this one's first render
+    const ready = join(runDir, 'confd-ready');
+    writeFileSync(ready, '');
     daemon = spawn('node', [CONFD, '--log-level', 'debug'], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
     let buf = '';
     daemon.stderr!.on('data', (d: Buffer) => {
@@ -156,6 +159,12 @@ describe('calico-confd with etcd and BIRD', () => {
     });
     await waitFor('the first render', () => fileLogs('bird.cfg', 'unchanged').length > 0 && fileLogs('bird6.cfg', 'unchanged').length > 0);
     expect(fileLogs('bird.cfg', 'reloaded')).toHaveLength(0);
+    // confd-ready appears only once both configs are live: it was removed at start
+    // and is written after the pass that logged both results
+    await waitFor('confd-ready', () => existsSync(ready));
+    const firstReady = logs.findIndex((l) => l.msg === 'first render done: configs are live');
+    expect(firstReady).toBeGreaterThan(logs.findIndex((l) => l.file === join(confdDir, 'bird.cfg') && l.result === 'unchanged'));
+    expect(logs.findIndex((l) => l.msg === 'calico-confd starting')).toBeLessThan(firstReady);
   });
 
   it('a new BGPPeer in etcd reaches BIRD and BIRD6 (birdc show protocols lists it)', async () => {

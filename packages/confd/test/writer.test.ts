@@ -62,6 +62,12 @@ describe('ConfigWriter', () => {
     expect(readFileSync(dest, 'utf8')).toBe(GOOD);
   });
 
+  it('no control socket: the reload is not even tried (a reload that would fail proves it)', async () => {
+    const w = new ConfigWriter({ dest, check: ['bird', '-p', '-c'], reload: ['false'], socket: join(dir, 'nothing.ctl') });
+    expect(await w.apply(GOOD2)).toBe('written');
+    expect(readFileSync(dest, 'utf8')).toBe(GOOD2);
+  });
+
   it('reads birdc -v reply codes', () => {
     expect(reloadError('0001 BIRD ready.\n0002-Reading configuration from f\n0004 Reconfiguration in progress\n')).toBeUndefined();
     expect(reloadError('0001 BIRD ready.\n0005 Reconfiguration already in progress, queueing new config\n')).toBeUndefined();

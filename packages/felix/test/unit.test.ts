@@ -68,6 +68,11 @@ describe('rule rendering', () => {
     expect(r.rules).toEqual([]);
     expect(r.skipped[0]).toMatch(/ports need protocol/);
   });
+  it('leaves out (and reports) a rule with a match it cannot express', () => {
+    const r = renderRules([{ action: 'Allow', source: { namespaceSelector: 'all()' } }, { action: 'Allow', destination: { ports: ['http'] }, protocol: 'TCP' }], ctx);
+    expect(r.rules).toEqual([]);
+    expect(r.skipped).toEqual(['src namespaceSelector is not supported', 'named ports (http) are not supported']);
+  });
   it('Pass marks and returns; Log logs', () => {
     const r = renderRules([{ action: 'Pass' }, { action: 'Log', protocol: 'UDP' }], ctx);
     expect(r.rules.map((x) => x.action)).toEqual(['-j MARK --set-xmark 0x20000/0x20000', '-j RETURN', '-j LOG --log-prefix "calico-packet: " --log-level 5']);

@@ -18,12 +18,12 @@ const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : 
 
 /** --name, else NODENAME, else the hostname in lower case (as Calico names nodes). */
 async function thisNode(name?: string): Promise<string> {
-  const { nodeName } = await import('@calico/libcalico');
+  const { nodeName } = await import('@calico/libcalico/config');
   return name || nodeName(process.env).toLowerCase();
 }
 
 async function layout() {
-  const { nodePaths } = await import('@calico/libcalico');
+  const { nodePaths } = await import('@calico/libcalico/config');
   return nodePaths(process.env);
 }
 
@@ -49,7 +49,7 @@ function registerPeer(node: Command): void {
     .option('--name <name>', 'BGPPeer resource name (default node.<node>.<ip>)')
     .addOption(nodeOpt())
     .action(async (ip: string, asWord: string, asNumber: string, opts: { name?: string; node?: string }, cmd: Command) => {
-      const { ValidationError } = await import('@calico/libcalico');
+      const { ValidationError } = await import('@calico/libcalico/errors');
       if (asWord !== 'as') throw new ValidationError('as', `expected "as" before the AS number, got ${JSON.stringify(asWord)}`);
       const { parseAsNumber } = await import('../node/run.js');
       const { peerAdd } = await import('../node/peers.js');
@@ -173,7 +173,7 @@ export function registerNode(program: Command): void {
     .description('check this host can run a node: kernel, forwarding, iptables, ipset, BIRD, our binaries, etcd')
     .addOption(new Option('--backend <backend>', 'networking backend to check for').choices(['bird', 'none']).default('bird'))
     .action(async (opts: { backend: 'bird' | 'none' }, cmd: Command) => {
-      const { etcdConfigFromEnv } = await import('@calico/libcalico');
+      const { etcdConfigFromEnv } = await import('@calico/libcalico/config');
       const { globalOpts } = await import('../context.js');
       const { checkSystem, formatChecks } = await import('../node/checksystem.js');
       const results = await checkSystem({ backend: opts.backend, etcd: etcdConfigFromEnv(process.env, globalOpts(cmd).etcdEndpoints) });

@@ -1,4 +1,6 @@
-import { run, ValidationError, isIp, parseCidr, canonicalIp, ipFamily } from '@calico/libcalico';
+import { run } from '@calico/libcalico/exec';
+import { ValidationError } from '@calico/libcalico/errors';
+import { isIp, parseCidr, canonicalIp, ipFamily } from '@calico/libcalico/net';
 
 /** An address of this host with the prefix length of its interface, e.g. 198.18.0.2/24. */
 export interface HostAddress {

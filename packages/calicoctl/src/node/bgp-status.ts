@@ -1,4 +1,4 @@
-import { isIp } from '@calico/libcalico';
+import { isIp } from '@calico/libcalico/net';
 import type { BirdLine } from './bird-client.js';
 
 /** One BGP session as `calicoctl node status` shows it. */

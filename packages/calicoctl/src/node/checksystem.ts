@@ -1,5 +1,6 @@
 import { accessSync, constants, existsSync } from 'node:fs';
-import { run, type EtcdConfig } from '@calico/libcalico';
+import { run } from '@calico/libcalico/exec';
+import type { EtcdConfig } from '@calico/libcalico/config';
 import { findProgram, nodeBinary, type Backend } from './children.js';
 
 /** One line of `node checksystem`: what was checked, OK or the precise problem and fix. */
@@ -110,11 +111,12 @@ function checkOurBinary(pkg: 'felix' | 'confd', env: NodeJS.ProcessEnv): CheckRe
 async function checkEtcd(cfg: EtcdConfig): Promise<CheckResult> {
   const name = 'etcd';
   const where = cfg.endpoints.join(',');
-  const { connectDatastore } = await import('@calico/libcalico/datastore/connect');
-  // The configured timeout, and one retry: on a loaded host a first read can miss
-  // its deadline while the gRPC channel is still connecting.
-  const ds = await connectDatastore(cfg);
+  // etcd's JSON gateway, as the rest of calicoctl: loading the gRPC client
+  // would cost `node run` more than the check itself.
+  const { GatewayDatastore } = await import('../etcd-gateway.js');
+  const ds = new GatewayDatastore(cfg);
   try {
+    // the configured timeout, and one retry: on a loaded host a first read can miss it
     const read = () => ds.get('/calico/resources/v3/projectcalico.org/clusterinformations/default');
     await read().catch(read);
     return ok(name, `OK (${where})`);

@@ -5,19 +5,17 @@ import { birdConfig, birdSocket, childPidFile, type NodeLayout } from './layout.
 
 /** How the supervisor knows a child is up. */
 export type Readiness =
-  | { kind: 'alive'; ms: number }
-  | { kind: 'bird'; socket: string }
+  /** BIRD answers on its control socket; `config` is the file confd renders for it */
+  | { kind: 'bird'; socket: string; config: string }
   | { kind: 'file'; path: string };
 
 export interface ChildSpec {
   /** also the name of its log (<logDir>/<name>.log) and pid file */
   name: string;
-  /** log file name when it differs from name (the one-time confd run shares confd.log) */
-  logName?: string;
   argv: string[];
   ready: Readiness;
-  /** needs the configs of the one-time confd render (BIRD reads them at start) */
-  afterRender?: boolean;
+  /** the child that must be ready before this one starts (BIRD reads the configs confd renders) */
+  after?: string;
 }
 
 export type Backend = 'bird' | 'none';
@@ -50,12 +48,16 @@ export function findProgram(name: string, env: NodeJS.ProcessEnv = process.env):
  */
 export const felixReadyFile = (layout: NodeLayout) => join(layout.runDir, 'felix-ready');
 
-/** The one-time confd render that must finish before BIRD can start. */
-export function confdOnetime(env: NodeJS.ProcessEnv = process.env): ChildSpec {
-  return { name: 'confd-onetime', logName: 'confd', argv: [...nodeBinary('confd', env), '--onetime'], ready: { kind: 'alive', ms: 0 } };
-}
+/**
+ * confd readiness: `<runDir>/confd-ready` exists once the confd daemon's first
+ * render has put bird.cfg and bird6.cfg in place (see docs/readme/confd.md).
+ */
+export const confdReadyFile = (layout: NodeLayout) => join(layout.runDir, 'confd-ready');
 
-/** The long-running children of a node, in start order (felix does not wait for the one-time render). */
+/**
+ * The children of a node, in start order (stopped in reverse). felix and confd
+ * start at once; BIRD starts when confd's first render is done.
+ */
 export function nodeChildren(layout: NodeLayout, backend: Backend, env: NodeJS.ProcessEnv = process.env): ChildSpec[] {
   const children: ChildSpec[] = [];
   if (backend === 'bird') {
@@ -67,11 +69,11 @@ export function nodeChildren(layout: NodeLayout, backend: Backend, env: NodeJS.P
       children.push({
         name,
         argv: [bin, '-R', '-f', '-c', birdConfig(layout, family), '-s', birdSocket(layout, family), '-P', childPidFile(layout, name)],
-        ready: { kind: 'bird', socket: birdSocket(layout, family) },
-        afterRender: true,
+        ready: { kind: 'bird', socket: birdSocket(layout, family), config: birdConfig(layout, family) },
+        after: 'confd',
       });
     }
-    children.push({ name: 'confd', argv: nodeBinary('confd', env), ready: { kind: 'alive', ms: 200 }, afterRender: true });
+    children.push({ name: 'confd', argv: nodeBinary('confd', env), ready: { kind: 'file', path: confdReadyFile(layout) } });
   }
   children.push({ name: 'felix', argv: nodeBinary('felix', env), ready: { kind: 'file', path: felixReadyFile(layout) } });
   return children;

@@ -1,7 +1,8 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, type ResourceClient } from '@calico/libcalico';
+import { run } from '@calico/libcalico/exec';
+import type { ResourceClient } from '@calico/libcalico';
 import { toYaml } from '../output.js';
 import { birdQuery } from './bird-client.js';
 import { findProgram } from './children.js';

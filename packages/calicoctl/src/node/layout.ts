@@ -96,7 +96,8 @@ export function runningSupervisor(l: NodeLayout): number | undefined {
   if (!pidAlive(pid)) return undefined;
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return cmdline.includes('node') && (cmdline.includes('supervise') || cmdline.includes('run')) ? pid : undefined;
+    const detached = cmdline[1]?.endsWith('/supervise-main.js');
+    return detached || (cmdline.includes('node') && (cmdline.includes('supervise') || cmdline.includes('run'))) ? pid : undefined;
   } catch {
     return undefined;
   }

@@ -1,4 +1,6 @@
-import { ValidationError, canonicalIp, ipFamily, isIp, type ResourceClient } from '@calico/libcalico';
+import { ValidationError } from '@calico/libcalico/errors';
+import { canonicalIp, ipFamily, isIp } from '@calico/libcalico/net';
+import type { ResourceClient } from '@calico/libcalico';
 import type { BGPPeerSpec } from '@calico/libcalico/resources/spec';
 import { formatTable } from '../output.js';
 

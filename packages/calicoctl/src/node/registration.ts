@@ -1,4 +1,6 @@
-import { ValidationError, canonicalIp, isIp, type Resource, type ResourceClient } from '@calico/libcalico';
+import { ValidationError } from '@calico/libcalico/errors';
+import { canonicalIp, isIp } from '@calico/libcalico/net';
+import type { Resource, ResourceClient } from '@calico/libcalico';
 import type { NodeBGPSpec, NodeSpec } from '@calico/libcalico/resources/spec';
 import { formatHostAddress, type HostAddress } from './autodetect.js';
 

@@ -1,4 +1,5 @@
-import { DatastoreError, ValidationError, type Datastore, type ResourceClient } from '@calico/libcalico';
+import { DatastoreError, ValidationError } from '@calico/libcalico/errors';
+import type { Datastore, ResourceClient } from '@calico/libcalico';
 import type { BGPPeerSpec, WorkloadEndpointSpec } from '@calico/libcalico/resources/spec';
 import { runningSupervisor, readState, type NodeLayout } from './layout.js';
 

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ValidationError, etcdConfigFromEnv, nodePaths, type EtcdConfig, type ResourceClient } from '@calico/libcalico';
+import { ValidationError } from '@calico/libcalico/errors';
+import { etcdConfigFromEnv, nodePaths, type EtcdConfig } from '@calico/libcalico/config';
+import type { ResourceClient } from '@calico/libcalico';
 import { checkDns1123Subdomain } from '@calico/libcalico/resources/names';
 import { autodetect, explicitAddress, type HostAddress } from './autodetect.js';
 import { checkSystem } from './checksystem.js';
@@ -17,7 +19,6 @@ import {
 } from './layout.js';
 import { stopOrphans, stopSupervisor } from './stop.js';
 import { registerNode, unregisterAfterFailure } from './registration.js';
-import { runForeground } from './supervise.js';
 
 export interface RunOptions {
   name: string;
@@ -121,6 +122,8 @@ export async function runNode(o: RunOptions, client: ResourceClient, out: (line:
     for (const d of [layout.runDir, layout.logDir, layout.confdDir]) mkdirSync(d, { recursive: true });
     const env = childEnv(o.name, backend, etcd, layout, { v4, v6 });
     if (o.foreground) {
+      // loaded only here: the supervisor's logger is not needed to start a detached one
+      const { runForeground } = await import('./supervise.js');
       await runForeground(o.name, backend, layout, env);
       return;
     }
@@ -137,15 +140,15 @@ async function waitGone(pid: number, timeoutMs: number): Promise<void> {
   while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, POLL_MS));
 }
 
-/** Start `calicoctl node supervise` in its own session and wait until it reports the node up. */
+/** Start the supervisor (supervise-main.js) in its own session and wait until it reports the node up. */
 async function startDetached(layout: NodeLayout, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<number> {
   rmSync(supervisorStateFile(layout), { force: true });
-  const main = fileURLToPath(new URL('../main.js', import.meta.url));
+  const main = fileURLToPath(new URL('./supervise-main.js', import.meta.url));
   const logFile = supervisorLogFile(layout);
   const fd = openSync(logFile, 'a');
   let pid: number | undefined;
   try {
-    const child = spawn(process.execPath, [main, 'node', 'supervise'], { detached: true, stdio: ['ignore', fd, fd], env });
+    const child = spawn(process.execPath, [main], { detached: true, stdio: ['ignore', fd, fd], env });
     child.unref();
     pid = child.pid;
   } finally {

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { Logger } from '@calico/libcalico';
-import { birdAnswers } from './bird-client.js';
-import { confdOnetime, nodeChildren, type Backend, type ChildSpec, type Readiness } from './children.js';
+import { birdAnswers, birdQuery } from './bird-client.js';
+import { nodeChildren, type Backend, type ChildSpec, type Readiness } from './children.js';
 import {
   childLogFile,
   childPidFile,
@@ -30,7 +30,9 @@ const BACKOFF_MAX_MS = 10_000;
 /** a child that ran this long before dying restarts at the minimum backoff again */
 const STABLE_MS = 30_000;
 const STOP_GRACE_MS = 10_000;
-/** how long each child may take to become ready (or the one-time render to finish) */
+/** a config written this shortly before BIRD was spawned may still be missed by it: reconfigure */
+const CONFIG_READ_MARGIN_MS = 1000;
+/** how long each child may take to become ready */
 const START_TIMEOUT_MS = 60_000;
 
 interface Running {
@@ -67,8 +69,8 @@ export class StartupError extends Error {
 }
 
 /**
- * Runs a node's processes: a one-time confd render, then bird, bird6, confd
- * and felix (only felix with backend none). Each child logs to
+ * Runs a node's processes: felix and confd at once, bird and bird6 when
+ * confd's first render is done (only felix with backend none). Each child logs to
  * <logDir>/<name>.log and has <runDir>/<name>.pid. A child that dies after
  * start-up is restarted with exponential backoff; during start-up any death
  * fails the whole start with the tail of that child's log. The state is
@@ -80,8 +82,6 @@ export class Supervisor {
   private state: NodeState = 'starting';
   private error?: string;
   private stopping = false;
-  /** the one-time render while it runs (stopped with the others if start-up fails meanwhile) */
-  private oneShot?: Running;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.children = nodeChildren(opts.layout, opts.backend, opts.env).map((spec) => ({
@@ -97,20 +97,26 @@ export class Supervisor {
     writeFileSync(supervisorPidFile(this.opts.layout), `${process.pid}\n`);
     this.writeState();
     try {
-      // felix starts beside the one-time render; BIRD and confd need its output.
-      // The first failure anywhere fails the start at once.
-      const early = this.children.filter((c) => !c.spec.afterRender);
-      const late = this.children.filter((c) => c.spec.afterRender);
-      for (const c of early) this.spawnChild(c);
-      await Promise.all([
-        ...early.map((c) => this.waitReady(c)),
-        (async () => {
-          if (this.opts.backend === 'bird') await this.runOnce(confdOnetime(this.opts.env));
-          if (this.stopping) return;
-          for (const c of late) this.spawnChild(c);
-          await Promise.all(late.map((c) => this.waitReady(c)));
-        })(),
-      ]);
+      // Each child starts as soon as the child it comes after is ready (BIRD
+      // after confd's first render), the others at once. The first failure
+      // anywhere fails the start at once.
+      const byName = new Map(this.children.map((c) => [c.spec.name, c]));
+      const started = new Map<Running, Promise<void>>();
+      const startChild = (c: Running): Promise<void> => {
+        let p = started.get(c);
+        if (!p) {
+          const before = c.spec.after === undefined ? undefined : byName.get(c.spec.after);
+          p = (async () => {
+            if (before) await startChild(before);
+            if (this.stopping) return;
+            this.spawnChild(c);
+            await this.waitReady(c);
+          })();
+          started.set(c, p);
+        }
+        return p;
+      };
+      await Promise.all(this.children.map(startChild));
     } catch (e) {
       this.error = (e as Error).message;
       this.opts.log.error({ err: this.error }, 'node start-up failed');
@@ -136,7 +142,7 @@ export class Supervisor {
     this.stopping = true;
     for (const c of this.children) clearTimeout(c.restartTimer);
     await Promise.all(
-      [...(this.oneShot ? [this.oneShot] : []), ...this.children].reverse().map(async (c) => {
+      [...this.children].reverse().map(async (c) => {
         if (!c.proc || !c.exited || c.proc.exitCode !== null || c.proc.signalCode !== null) return;
         c.proc.kill('SIGTERM');
         if (!(await settlesWithin(c.exited, STOP_GRACE_MS))) {
@@ -148,22 +154,9 @@ export class Supervisor {
     );
   }
 
-  /** Run a child to completion (the one-time render); a non-zero exit fails with its log. */
-  private async runOnce(spec: ChildSpec): Promise<void> {
-    const c: Running = { spec, state: { argv: spec.argv, restarts: 0, ready: false }, backoffMs: 0, startedAtMs: 0 };
-    this.oneShot = c;
-    this.spawnChild(c, false);
-    if (!(await settlesWithin(c.exited!, START_TIMEOUT_MS))) {
-      c.proc!.kill('SIGKILL');
-      await c.exited;
-      throw this.childFailure(c, `did not finish within ${START_TIMEOUT_MS} ms`);
-    }
-    if (c.proc!.exitCode !== 0) throw this.childFailure(c, `exited with ${describeExit(c.proc!)}`);
-  }
-
-  private spawnChild(c: Running, supervised = true): void {
+  private spawnChild(c: Running): void {
     const { layout, env, log } = this.opts;
-    const logFile = childLogFile(layout, c.spec.logName ?? c.spec.name);
+    const logFile = childLogFile(layout, c.spec.name);
     // a ready file left by an earlier run must not pass for this one
     if (c.spec.ready.kind === 'file') rmSync(c.spec.ready.path, { force: true });
     const fd = openSync(logFile, 'a');
@@ -180,7 +173,7 @@ export class Supervisor {
     proc.on('error', (e) => log.error({ child: c.spec.name, err: e.message }, 'cannot start child'));
     if (proc.pid) writeFileSync(childPidFile(layout, c.spec.name), `${proc.pid}\n`);
     log.info({ child: c.spec.name, pid: proc.pid, argv: c.spec.argv }, 'started child');
-    if (supervised) proc.once('close', () => this.onExit(c, proc));
+    proc.once('close', () => this.onExit(c, proc));
     this.writeState();
   }
 
@@ -195,7 +188,7 @@ export class Supervisor {
     const delay = c.backoffMs;
     c.backoffMs = Math.min(c.backoffMs * 2, BACKOFF_MAX_MS);
     this.opts.log.warn(
-      { child: c.spec.name, pid: proc.pid, exit: describeExit(proc), restartInMs: delay, tail: logTail(childLogFile(this.opts.layout, c.spec.logName ?? c.spec.name), 5) },
+      { child: c.spec.name, pid: proc.pid, exit: describeExit(proc), restartInMs: delay, tail: logTail(childLogFile(this.opts.layout, c.spec.name), 5) },
       'child died; restarting',
     );
     this.writeState();
@@ -218,18 +211,40 @@ export class Supervisor {
       if (proc.exitCode !== null || proc.signalCode !== null || !proc.pid) {
         throw this.childFailure(c, `exited with ${describeExit(proc)} while starting`);
       }
-      if (await isReady(c.spec.ready, c.startedAtMs)) break;
+      if (await isReady(c.spec.ready)) break;
       if (this.stopping) return;
       if (Date.now() > deadline) throw this.childFailure(c, `was not ready within ${START_TIMEOUT_MS} ms`);
       await sleep(POLL_MS);
     }
     if (c.proc !== proc) return;
+    if (c.spec.ready.kind === 'bird') await this.catchUpConfig(c, c.spec.ready);
     c.state = { ...c.state, ready: true };
     this.writeState();
   }
 
+  /**
+   * confd skips the reload while BIRD has no control socket yet, so a config it
+   * wrote after BIRD was started may have come too late for BIRD's first read:
+   * if so, BIRD re-reads it now.
+   */
+  private async catchUpConfig(c: Running, r: { socket: string; config: string }): Promise<void> {
+    let mtimeMs: number;
+    try {
+      mtimeMs = statSync(r.config).mtimeMs;
+    } catch {
+      return;
+    }
+    if (mtimeMs < c.startedAtMs - CONFIG_READ_MARGIN_MS) return;
+    try {
+      await birdQuery(r.socket, 'configure');
+      this.opts.log.info({ child: c.spec.name, config: r.config }, 'config changed while BIRD started; BIRD reconfigured');
+    } catch (e) {
+      this.opts.log.warn({ child: c.spec.name, err: (e as Error).message }, 'cannot reconfigure BIRD after start');
+    }
+  }
+
   private childFailure(c: Running, what: string): StartupError {
-    const tail = logTail(childLogFile(this.opts.layout, c.spec.logName ?? c.spec.name));
+    const tail = logTail(childLogFile(this.opts.layout, c.spec.name));
     return new StartupError(c.spec.name, `${c.spec.name} ${what}${tail ? `; last lines of its log: ${tail}` : ' (its log is empty)'}`);
   }
 
@@ -254,10 +269,8 @@ export class Supervisor {
   }
 }
 
-async function isReady(r: Readiness, startedAtMs: number): Promise<boolean> {
+async function isReady(r: Readiness): Promise<boolean> {
   switch (r.kind) {
-    case 'alive':
-      return Date.now() - startedAtMs >= r.ms;
     case 'bird':
       return birdAnswers(r.socket, 500);
     case 'file':

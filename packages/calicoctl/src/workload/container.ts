@@ -2,8 +2,24 @@
 // to Calico through libcalico's workload plumbing, and change its addresses
 // and profiles afterwards.
 import type { Command } from 'commander';
-import * as lib from '@calico/libcalico';
-import type { AddressRequest, WorkloadContext } from '@calico/libcalico';
+// Sub-path imports, not the libcalico index: this runs for every container a
+// runtime starts, and the index would also load the logger and unrelated modules.
+import { ValidationError } from '@calico/libcalico/errors';
+import { run } from '@calico/libcalico/exec';
+import { nodeName } from '@calico/libcalico/config';
+import { canonicalIp, formatCidr, isIp, parseCidr } from '@calico/libcalico/net';
+import { ResourceClient } from '@calico/libcalico/resources/client';
+import {
+  addWorkload,
+  addWorkloadIps,
+  findWorkloadEndpoints,
+  removeWorkload,
+  removeWorkloadIps,
+  setWorkloadProfiles,
+  type AddressRequest,
+  type ProfileChange,
+  type WorkloadContext,
+} from '@calico/libcalico/workload/endpoint';
 import type { WorkloadEndpoint } from '@calico/libcalico/resources/spec';
 import type { ContainerOpts } from '../commands/container.js';
 import { CliError } from '../errors.js';
@@ -35,10 +51,10 @@ export async function resolveContainer(arg: string): Promise<ContainerTarget> {
   if (arg.startsWith('/')) {
     const pid = /^\/proc\/(\d+)\/ns\/net$/.exec(arg);
     const workload = pid ? `pid${pid[1]}` : arg.split('/').filter(Boolean).pop();
-    if (!workload) throw new lib.ValidationError('CONTAINER', `${arg} does not name a network namespace`);
+    if (!workload) throw new ValidationError('CONTAINER', `${arg} does not name a network namespace`);
     return { orchestrator: NETNS_ORCHESTRATOR, workload, netnsPath: arg };
   }
-  const r = await lib.run(['docker', 'inspect', '--type', 'container', '-f', '{{.State.Pid}} {{.Id}}', arg], { allowFail: true });
+  const r = await run(['docker', 'inspect', '--type', 'container', '-f', '{{.State.Pid}} {{.Id}}', arg], { allowFail: true });
   if (r.code !== 0) {
     return { orchestrator: DOCKER_ORCHESTRATOR, workload: arg, containerID: arg };
   }
@@ -61,16 +77,16 @@ export function parseAddressRequest(spec: string): AddressRequest {
   if (spec === 'ipv4') return { num4: 1 };
   if (spec === 'ipv6') return { num6: 1 };
   if (spec.includes('/')) {
-    const pool = lib.parseCidr(spec, 'IP');
-    const cidr = lib.formatCidr(pool);
+    const pool = parseCidr(spec, 'IP');
+    const cidr = formatCidr(pool);
     return pool.family === 4 ? { num4: 1, pools: [cidr] } : { num6: 1, pools: [cidr] };
   }
-  if (lib.isIp(spec)) return { ips: [lib.canonicalIp(spec)] };
-  throw new lib.ValidationError('IP', `${JSON.stringify(spec)} is not an IP address, a pool CIDR, ipv4 or ipv6`);
+  if (isIp(spec)) return { ips: [canonicalIp(spec)] };
+  throw new ValidationError('IP', `${JSON.stringify(spec)} is not an IP address, a pool CIDR, ipv4 or ipv6`);
 }
 
 export async function containerCommand(cmd: Command, words: string[], opts: ContainerOpts): Promise<void> {
-  const action = parseWords(words, opts.node ?? lib.nodeName(), opts);
+  const action = parseWords(words, opts.node ?? nodeName(), opts);
   const ctx = await openWorkloadContext(cmd);
   try {
     await action(ctx);
@@ -89,12 +105,12 @@ function parseWords(words: string[], node: string, opts: ContainerOpts): (ctx: C
   if (first === 'remove' && second && rest.length === 0) return (ctx) => remove(ctx, second, node, opts);
   if (first && second === 'ip' && rest.length === 2 && (rest[0] === 'add' || rest[0] === 'remove')) {
     const [action, ipSpec] = rest as ['add' | 'remove', string];
-    if (action === 'remove' && !lib.isIp(ipSpec)) throw new lib.ValidationError('IP', `${JSON.stringify(ipSpec)} is not an IP address`);
+    if (action === 'remove' && !isIp(ipSpec)) throw new ValidationError('IP', `${JSON.stringify(ipSpec)} is not an IP address`);
     const request = parseAddressRequest(ipSpec);
     return (ctx) => changeIp(ctx, first, action, request, node, opts);
   }
   if (first && second === 'profile' && rest.length >= 1 && ['append', 'remove', 'set'].includes(rest[0]!)) {
-    const change = rest[0] as lib.ProfileChange;
+    const change = rest[0] as ProfileChange;
     const profiles = rest.slice(1);
     if (profiles.length === 0 && change !== 'set') throw new CliError(`profile ${change} needs at least one profile name`);
     return (ctx) => changeProfiles(ctx, first, change, profiles, node, opts);
@@ -107,12 +123,12 @@ type Ctx = WorkloadContext & { close(): Promise<void> };
 
 async function add(ctx: Ctx, arg: string, request: AddressRequest, node: string, opts: ContainerOpts): Promise<void> {
   // An operator's typo should not leave an endpoint that no policy applies to.
-  const client = new lib.ResourceClient(ctx.ds);
+  const client = new ResourceClient(ctx.ds);
   for (const p of opts.profile ?? []) {
-    if (!(await client.tryGet('Profile', p))) throw new lib.ValidationError('profile', `profile ${p} does not exist`);
+    if (!(await client.tryGet('Profile', p))) throw new ValidationError('profile', `profile ${p} does not exist`);
   }
   const t = await resolveContainer(arg);
-  const wep = await lib.addWorkload(ctx, {
+  const wep = await addWorkload(ctx, {
     node,
     orchestrator: t.orchestrator,
     workload: t.workload,
@@ -129,15 +145,15 @@ async function add(ctx: Ctx, arg: string, request: AddressRequest, node: string,
 
 async function remove(ctx: Ctx, arg: string, node: string, opts: ContainerOpts): Promise<void> {
   const t = await resolveContainer(arg);
-  const weps = await lib.findWorkloadEndpoints(ctx.ds, { node, orchestrator: t.orchestrator, workload: t.workload });
+  const weps = await findWorkloadEndpoints(ctx.ds, { node, orchestrator: t.orchestrator, workload: t.workload });
   if (weps.length === 0) {
     // Nothing recorded: still clear a leftover veth or IPAM handle of a half-done add.
-    await lib.removeWorkload(ctx, { node, orchestrator: t.orchestrator, workload: t.workload, endpoint: opts.interface, hostNetns: opts.hostNetns });
+    await removeWorkload(ctx, { node, orchestrator: t.orchestrator, workload: t.workload, endpoint: opts.interface, hostNetns: opts.hostNetns });
     process.stdout.write(`Container ${arg} has no Calico endpoints on ${node}; nothing to remove\n`);
     return;
   }
   for (const w of weps) {
-    await lib.removeWorkload(ctx, {
+    await removeWorkload(ctx, {
       node,
       orchestrator: t.orchestrator,
       workload: t.workload,
@@ -152,7 +168,7 @@ async function remove(ctx: Ctx, arg: string, node: string, opts: ContainerOpts):
 /** The endpoint (--interface) of a container that must already be attached. */
 async function attached(ctx: Ctx, arg: string, node: string, endpoint: string): Promise<{ t: ContainerTarget; w: WorkloadEndpoint }> {
   const t = await resolveContainer(arg);
-  const w = (await lib.findWorkloadEndpoints(ctx.ds, { node, orchestrator: t.orchestrator, workload: t.workload })).find(
+  const w = (await findWorkloadEndpoints(ctx.ds, { node, orchestrator: t.orchestrator, workload: t.workload })).find(
     (x) => x.spec.endpoint === endpoint,
   );
   if (!w) throw new CliError(`container ${arg} has no Calico endpoint ${endpoint} on node ${node}: use \`calicoctl container add\` first`);
@@ -163,18 +179,18 @@ async function changeIp(ctx: Ctx, arg: string, action: 'add' | 'remove', request
   const { t, w } = await attached(ctx, arg, node, opts.interface);
   const ref = { node, orchestrator: t.orchestrator, workload: t.workload, endpoint: opts.interface, namespace: w.metadata.namespace };
   if (action === 'add') {
-    const ips = await lib.addWorkloadIps(ctx, { ...ref, netnsPath: requireNetns(arg, t), ...request });
+    const ips = await addWorkloadIps(ctx, { ...ref, netnsPath: requireNetns(arg, t), ...request });
     process.stdout.write(`IP ${ips.join(', ')} added to ${arg}\n`);
     return;
   }
   const ips = request.ips!;
-  await lib.removeWorkloadIps(ctx, { ...ref, netnsPath: requireNetns(arg, t), ips });
+  await removeWorkloadIps(ctx, { ...ref, netnsPath: requireNetns(arg, t), ips });
   process.stdout.write(`IP ${ips.join(', ')} removed from ${arg}\n`);
 }
 
-async function changeProfiles(ctx: Ctx, arg: string, change: lib.ProfileChange, profiles: string[], node: string, opts: ContainerOpts): Promise<void> {
+async function changeProfiles(ctx: Ctx, arg: string, change: ProfileChange, profiles: string[], node: string, opts: ContainerOpts): Promise<void> {
   const { t, w } = await attached(ctx, arg, node, opts.interface);
-  const updated = await lib.setWorkloadProfiles(
+  const updated = await setWorkloadProfiles(
     ctx.ds,
     { node, orchestrator: t.orchestrator, workload: t.workload, endpoint: opts.interface, namespace: w.metadata.namespace },
     change,
@@ -185,5 +201,5 @@ async function changeProfiles(ctx: Ctx, arg: string, change: lib.ProfileChange, 
 
 async function show(ctx: Ctx, arg: string, node: string): Promise<void> {
   const t = await resolveContainer(arg);
-  printEndpoints(await lib.findWorkloadEndpoints(ctx.ds, { node, orchestrator: t.orchestrator, workload: t.workload }), 'wide');
+  printEndpoints(await findWorkloadEndpoints(ctx.ds, { node, orchestrator: t.orchestrator, workload: t.workload }), 'wide');
 }

@@ -1,6 +1,6 @@
 // `calicoctl endpoint show`: the workload endpoints in the datastore as a table.
 import type { Command } from 'commander';
-import * as lib from '@calico/libcalico';
+import { listWorkloadEndpoints } from '@calico/libcalico/workload/endpoint';
 import type { WorkloadEndpoint } from '@calico/libcalico/resources/spec';
 import type { EndpointShowOpts } from '../commands/endpoint.js';
 import { parseOutputFormat, printResources, printTable, type OutputFormat } from '../output.js';
@@ -51,5 +51,5 @@ export function printEndpoints(weps: WorkloadEndpoint[], format: OutputFormat): 
 export async function endpointShow(cmd: Command, opts: EndpointShowOpts): Promise<void> {
   let format = parseOutputFormat(opts.output);
   if (opts.detailed && format === 'ps') format = 'wide';
-  await withClient(cmd, async ({ ds }) => printEndpoints(await lib.listWorkloadEndpoints(ds, opts.host), format));
+  await withClient(cmd, async ({ ds }) => printEndpoints(await listWorkloadEndpoints(ds, opts.host), format));
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { CHAIN_PREFIX, ruleHashes, RULE_HASH_PREFIX } from '../names.js';
+import { CHAIN_PREFIX, ruleHashes, RULE_HASH_LEN, RULE_HASH_PREFIX } from '../names.js';
 import type { IptRule } from '../rules/types.js';
 import type { Runner } from './runner.js';
 
@@ -20,23 +20,46 @@ interface DesiredChain {
 /** What `iptables-save` showed for a chain: one entry per rule, our hash or null. */
 type KernelChain = (string | null)[];
 
-const HASH_RE = new RegExp(`--comment "?${RULE_HASH_PREFIX}([A-Za-z0-9_-]{16})`);
+const HASH_CHARS = new RegExp(`^[A-Za-z0-9_-]{${RULE_HASH_LEN}}$`);
 
-/** Parse `iptables-save -t T` output into chains with their rules' hashes (and built-in chain policies). */
+/**
+ * Parse `iptables-save -t T` output into chains with their rules' hashes (and
+ * built-in chain policies). Walks the text line by line without splitting it:
+ * with 200k rules the save output is tens of MB and felix reads it on every
+ * refresh, so only the small pieces kept are allocated.
+ */
 export function parseSave(text: string, policies?: Map<string, string>): Map<string, KernelChain> {
   const chains = new Map<string, KernelChain>();
-  for (const line of text.split('\n')) {
-    if (line.startsWith(':')) {
-      const [name, policy] = line.slice(1).split(' ');
-      if (!chains.has(name!)) chains.set(name!, []);
-      if (policy && policy !== '-') policies?.set(name!, policy);
-    } else if (line.startsWith('-A ')) {
-      const sp = line.indexOf(' ', 3);
-      const name = line.slice(3, sp < 0 ? undefined : sp);
-      let c = chains.get(name);
-      if (!c) chains.set(name, (c = []));
-      c.push(HASH_RE.exec(line)?.[1] ?? null);
+  const chainOf = (name: string): KernelChain => {
+    let c = chains.get(name);
+    if (!c) chains.set(name, (c = []));
+    return c;
+  };
+  let pos = 0;
+  while (pos < text.length) {
+    let end = text.indexOf('\n', pos);
+    if (end < 0) end = text.length;
+    if (text.startsWith(':', pos)) {
+      const sp = text.indexOf(' ', pos);
+      const name = text.slice(pos + 1, sp < 0 || sp > end ? end : sp);
+      chainOf(name);
+      const policy = sp > 0 && sp < end ? text.slice(sp + 1, text.indexOf(' ', sp + 1)) : '-';
+      if (policy && policy !== '-') policies?.set(name, policy);
+    } else if (text.startsWith('-A ', pos)) {
+      const sp = text.indexOf(' ', pos + 3);
+      const name = text.slice(pos + 3, sp < 0 || sp > end ? end : sp);
+      let hash: string | null = null;
+      const c = text.indexOf('--comment ', pos);
+      if (c >= 0 && c < end) {
+        const at = c + 10 + (text[c + 10] === '"' ? 1 : 0);
+        if (text.startsWith(RULE_HASH_PREFIX, at)) {
+          const h = text.slice(at + RULE_HASH_PREFIX.length, at + RULE_HASH_PREFIX.length + RULE_HASH_LEN);
+          if (HASH_CHARS.test(h)) hash = h;
+        }
+      }
+      chainOf(name).push(hash);
     }
+    pos = end + 1;
   }
   return chains;
 }
@@ -185,7 +208,10 @@ export class IptablesTable {
         }
         continue;
       }
-      if (eq(have, d.hashes)) continue;
+      if (eq(have, d.hashes)) {
+        kernel.set(name, d.hashes); // share the array: the parsed copy can go
+        continue;
+      }
       declare.push(`:${name} - [0:0]`);
       d.rules.forEach((r, i) => appends.push(`-A ${name} ${line(r, d.hashes[i]!)}`));
       rules += d.rules.length;

@@ -88,6 +88,9 @@ function entityMatches(
   let alternatives = [''];
   const conditions: string[] = [];
   if (!e) return { alternatives, conditions };
+  // Left out rather than widened: without them the rule would match more than written.
+  if (e.namespaceSelector) return `${dir} namespaceSelector is not supported`;
+  if (e.serviceAccounts) return `${dir} serviceAccounts is not supported`;
 
   if (e.nets?.length) {
     const nets = familyNets(e.nets, ctx.version);

@@ -317,7 +317,9 @@ export class Ipam {
       }
       const cidr = await this.claimBlock(call, family, host, pools, config);
       if (!cidr) break;
-      await take(cidr, { accept: mine });
+      // Another allocator of this host may have claimed the same block a
+      // moment earlier: leave it to that one too and claim the next.
+      await take(cidr, { accept: mine, yieldOnConflict: true });
     }
     for (const cidr of contended) if (got.length < num) await take(cidr, { accept: mine, reread: true });
 
@@ -519,16 +521,16 @@ export class Ipam {
       } catch (e) {
         if (!isCode(e, 'AlreadyExists')) throw e;
       }
-      // Someone created it first: fine if it is ours (another allocator for this host).
+      // Someone created it first. Another allocator of this host: the block
+      // is the host's (the own-blocks pass will see it) but that allocator is
+      // about to fill it, so go on to the next. Another host: withdraw our
+      // affinity key.
       taken.add(cidr);
       const kv = await this.store.get(key);
       const block = kv && this.parseBlock(kv);
       if (kv && block) this.blocks.set(key, { kv, free: block.freeCount });
-      if (block?.host === host) {
-        (await this.affineBlocks(host, family, false)).add(cidr);
-        return cidr;
-      }
-      if (createdAffinity) await this.store.removeIfPresent(aKey);
+      if (block?.host === host) (await this.affineBlocks(host, family, false)).add(cidr);
+      else if (createdAffinity) await this.store.removeIfPresent(aKey);
       call.lostRace(`claiming block ${cidr}`);
     }
     return undefined;
