@@ -96,7 +96,11 @@ const bench: Bench = {
       ceilLat.sort((a, b) => a - b);
       const ceiling = (ceilLat.length * 1000) / ceilMs;
       const rate = (ips.length * 1000) / allocMs;
-      console.log(`  (ceiling: ${ceilLat.length} CAS writes in ${(ceilMs / 1000).toFixed(1)} s; allocated ${ips.length} in ${(allocMs / 1000).toFixed(1)} s)`);
+      const busy = lat.reduce((a, b) => a + b, 0) / n / allocMs;
+      console.log(
+        `  (ceiling: ${ceilLat.length} CAS writes in ${(ceilMs / 1000).toFixed(1)} s; allocated ${ips.length} in ${(allocMs / 1000).toFixed(1)} s, ` +
+          `mean ${(lat.reduce((a, b) => a + b, 0) / lat.length).toFixed(1)} ms, allocators busy ${(busy * 100).toFixed(0)}% of the time)`,
+      );
 
       const duplicates = ips.length - new Set(ips).size;
       const afterAlloc = await checkIpam(ds);

@@ -102,9 +102,9 @@ describe('dispatch chains', () => {
 /** A fake iptables: keeps the restore inputs and serves a save text. */
 function fakeIptables(save: string) {
   const restores: string[] = [];
-  const run = async (cmd: string[], input?: string) => {
+  const run = async (cmd: string[], input?: string | Iterable<string>) => {
     if (cmd[0]!.endsWith('-save')) return { code: 0, stdout: save, stderr: '' };
-    restores.push(input ?? '');
+    restores.push(typeof input === 'string' ? input : [...(input ?? [])].join(''));
     return { code: 0, stdout: '', stderr: '' };
   };
   const counters = { restore: () => {}, save: () => {}, rulesWritten: () => {} };

@@ -30,8 +30,11 @@ const BACKOFF_MAX_MS = 10_000;
 /** a child that ran this long before dying restarts at the minimum backoff again */
 const STABLE_MS = 30_000;
 const STOP_GRACE_MS = 10_000;
-/** a config written this shortly before BIRD was spawned may still be missed by it: reconfigure */
-const CONFIG_READ_MARGIN_MS = 1000;
+/**
+ * A config whose mtime is this close to BIRD's spawn may have been missed by it:
+ * reconfigure (file times come from a coarser clock than Date.now()).
+ */
+const CONFIG_READ_MARGIN_MS = 20;
 /** how long each child may take to become ready */
 const START_TIMEOUT_MS = 60_000;
 

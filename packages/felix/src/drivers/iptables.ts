@@ -23,45 +23,47 @@ type KernelChain = (string | null)[];
 const HASH_CHARS = new RegExp(`^[A-Za-z0-9_-]{${RULE_HASH_LEN}}$`);
 
 /**
- * Parse `iptables-save -t T` output into chains with their rules' hashes (and
- * built-in chain policies). Walks the text line by line without splitting it:
- * with 200k rules the save output is tens of MB and felix reads it on every
- * refresh, so only the small pieces kept are allocated.
+ * Reads `iptables-save -t T` output line by line into chains with their
+ * rules' hashes (and built-in chain policies). Only the small pieces kept are
+ * allocated: with 200k rules the save output is tens of MB and felix reads it
+ * on every refresh, so it is consumed as it streams in, never held whole.
  */
-export function parseSave(text: string, policies?: Map<string, string>): Map<string, KernelChain> {
-  const chains = new Map<string, KernelChain>();
-  const chainOf = (name: string): KernelChain => {
-    let c = chains.get(name);
-    if (!c) chains.set(name, (c = []));
+export class SaveParser {
+  readonly chains = new Map<string, KernelChain>();
+  readonly policies = new Map<string, string>();
+
+  private chainOf(name: string): KernelChain {
+    let c = this.chains.get(name);
+    if (!c) this.chains.set(name, (c = []));
     return c;
-  };
-  let pos = 0;
-  while (pos < text.length) {
-    let end = text.indexOf('\n', pos);
-    if (end < 0) end = text.length;
-    if (text.startsWith(':', pos)) {
-      const sp = text.indexOf(' ', pos);
-      const name = text.slice(pos + 1, sp < 0 || sp > end ? end : sp);
-      chainOf(name);
-      const policy = sp > 0 && sp < end ? text.slice(sp + 1, text.indexOf(' ', sp + 1)) : '-';
-      if (policy && policy !== '-') policies?.set(name, policy);
-    } else if (text.startsWith('-A ', pos)) {
-      const sp = text.indexOf(' ', pos + 3);
-      const name = text.slice(pos + 3, sp < 0 || sp > end ? end : sp);
+  }
+
+  line(l: string): void {
+    if (l.startsWith(':')) {
+      const [name, policy] = l.slice(1).split(' ', 2);
+      this.chainOf(name!);
+      if (policy && policy !== '-') this.policies.set(name!, policy);
+    } else if (l.startsWith('-A ')) {
+      const sp = l.indexOf(' ', 3);
       let hash: string | null = null;
-      const c = text.indexOf('--comment ', pos);
-      if (c >= 0 && c < end) {
-        const at = c + 10 + (text[c + 10] === '"' ? 1 : 0);
-        if (text.startsWith(RULE_HASH_PREFIX, at)) {
-          const h = text.slice(at + RULE_HASH_PREFIX.length, at + RULE_HASH_PREFIX.length + RULE_HASH_LEN);
+      const c = l.indexOf('--comment ');
+      if (c >= 0) {
+        const at = c + 10 + (l[c + 10] === '"' ? 1 : 0);
+        if (l.startsWith(RULE_HASH_PREFIX, at)) {
+          const h = l.slice(at + RULE_HASH_PREFIX.length, at + RULE_HASH_PREFIX.length + RULE_HASH_LEN);
           if (HASH_CHARS.test(h)) hash = h;
         }
       }
-      chainOf(name).push(hash);
+      this.chainOf(l.slice(3, sp < 0 ? undefined : sp)).push(hash);
     }
-    pos = end + 1;
   }
-  return chains;
+}
+
+export function parseSave(text: string, policies?: Map<string, string>): Map<string, KernelChain> {
+  const p = new SaveParser();
+  for (const l of text.split('\n')) p.line(l);
+  for (const [k, v] of p.policies) policies?.set(k, v);
+  return p.chains;
 }
 
 const sameRules = (a: readonly IptRule[] | undefined, b: readonly IptRule[]): boolean =>
@@ -134,9 +136,13 @@ export class IptablesTable {
 
   private async readKernel(): Promise<Map<string, KernelChain>> {
     this.counters.save();
-    const res = await this.run([`${this.tool}-save`, '-t', this.table]);
-    this.builtins = new Map();
-    return parseSave(res.stdout, this.builtins);
+    const p = new SaveParser();
+    const onLine = (l: string) => p.line(l);
+    const res = await this.run([`${this.tool}-save`, '-t', this.table], undefined, false, onLine);
+    // A runner that does not stream (tests) hands the whole text back instead.
+    for (const l of res.stdout.split('\n')) p.line(l);
+    this.builtins = p.policies;
+    return p.chains;
   }
 
   /**
@@ -167,7 +173,8 @@ export class IptablesTable {
     const toCheck = this.fullCheck ? new Set([...this.desired.keys(), ...this.inserts.keys(), ...kernel.keys(), ...this.dirty]) : this.dirty;
     this.fullCheck = false;
     const declare: string[] = [];
-    const appends: string[] = [];
+    /** chains to (re)write: their rule lines are produced while writing to iptables-restore */
+    const rewrite: [string, DesiredChain][] = [];
     const hookDeletes: string[] = [];
     const hookInserts: string[] = [];
     const removes: string[] = [];
@@ -213,7 +220,7 @@ export class IptablesTable {
         continue;
       }
       declare.push(`:${name} - [0:0]`);
-      d.rules.forEach((r, i) => appends.push(`-A ${name} ${line(r, d.hashes[i]!)}`));
+      rewrite.push([name, d]);
       rules += d.rules.length;
       written.set(name, d.hashes);
     }
@@ -223,15 +230,20 @@ export class IptablesTable {
     const whole = this.isEmpty(kernel);
     // Loading whole, the built-in chains are declared with the policies they have.
     const builtinDecls = whole ? [...this.builtins].map(([name, policy]) => `:${name} ${policy} [0:0]`) : [];
-    const input = [`*${this.table}`, ...builtinDecls, ...declare, ...hookDeletes, ...appends, ...hookInserts, ...removes, 'COMMIT', ''].join('\n');
+    const table = this.table;
+    function* input(): Generator<string> {
+      yield [`*${table}`, ...builtinDecls, ...declare, ...hookDeletes, ''].join('\n');
+      for (const [name, d] of rewrite) yield d.rules.map((r, i) => `-A ${name} ${line(r, d.hashes[i]!)}\n`).join('');
+      yield [...hookInserts, ...removes, 'COMMIT', ''].join('\n');
+    }
     this.counters.restore();
     this.counters.rulesWritten(rules);
     try {
-      await this.run([`${this.tool}-restore`, ...(whole ? [] : ['--noflush']), '--wait', '10'], input);
+      await this.run([`${this.tool}-restore`, ...(whole ? [] : ['--noflush']), '--wait', '10'], input());
     } catch (e) {
       // We no longer know what the kernel holds: re-read on the next attempt.
       this.kernel = undefined;
-      this.log.debug({ input: input.slice(0, 4000) }, 'failed restore input');
+      this.log.debug({ start: [...input()].join('').slice(0, 4000) }, 'failed restore input');
       throw e;
     }
     for (const [name, hashes] of written) {

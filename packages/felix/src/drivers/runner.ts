@@ -1,6 +1,49 @@
-import { run } from '@calico/libcalico';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { ExecError, run, type ExecResult } from '@calico/libcalico';
 
-/** Runs a program (argument array) with optional stdin; the seam tests can replace. */
-export type Runner = (cmd: string[], input?: string, allowFail?: boolean) => Promise<{ code: number; stdout: string; stderr: string }>;
+/**
+ * Runs a program (argument array) with optional stdin; the seam tests can
+ * replace. Input may be an iterable of chunks, written with backpressure, and
+ * with `onLine` stdout is handed over line by line instead of collected, so
+ * that neither a restore nor a save of 100k+ rules is held as one string.
+ */
+export type Runner = (
+  cmd: string[],
+  input?: string | Iterable<string>,
+  allowFail?: boolean,
+  onLine?: (line: string) => void,
+) => Promise<ExecResult>;
 
-export const execRunner: Runner = (cmd, input, allowFail) => run(cmd, { input, allowFail, timeoutMs: 60_000 });
+export const execRunner: Runner = (cmd, input, allowFail, onLine) =>
+  (input === undefined || typeof input === 'string') && !onLine
+    ? run(cmd, { input, allowFail, timeoutMs: 60_000 })
+    : runStreaming(cmd, typeof input === 'string' ? [input] : (input ?? []), allowFail, onLine);
+
+async function runStreaming(cmd: string[], input: Iterable<string>, allowFail = false, onLine?: (line: string) => void): Promise<ExecResult> {
+  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let partial = '';
+  child.stdout.on('data', (d: Buffer) => {
+    if (!onLine) return void out.push(d);
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop()!;
+    for (const l of lines) onLine(l);
+  });
+  child.stdout.on('end', () => partial && onLine?.(partial));
+  child.stderr.on('data', (d: Buffer) => err.push(d));
+  const closed = new Promise<number>((resolve, reject) => {
+    child.on('error', (e) => reject(new Error(`cannot run ${cmd[0]}: ${e.message}`)));
+    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+  child.stdin.on('error', () => {}); // an early exit shows in the exit code
+  for (const chunk of input) {
+    if (child.stdin.destroyed) break;
+    if (!child.stdin.write(chunk)) await Promise.race([once(child.stdin, 'drain'), closed]);
+  }
+  child.stdin.end();
+  const result = { code: await closed, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+  if (result.code !== 0 && !allowFail) throw new ExecError(cmd, result);
+  return result;
+}

@@ -34,7 +34,7 @@ export function endpointChains(ep: EndpointChainInput, v: IpVersion, marks: Mark
 function antiSpoof(addresses: string[], v: IpVersion, marks: Marks): IptRule[] {
   const host = v === 4 ? '/32' : '/128';
   const cidr = (a: string) => (a.includes('/') ? a : a + host);
-  if (addresses.length === 0) return [rule('', '-j DROP')];
+  if (addresses.length === 0) return [sharedRule('', '-j DROP')];
   if (addresses.length === 1) return [rule(`! -s ${cidr(addresses[0]!)}`, '-j DROP')];
   // Several addresses: mark the packet if its source is any of them, drop if unmarked.
   const s = `${hex(marks.scratch)}/${hex(marks.scratch)}`;
@@ -45,26 +45,34 @@ function antiSpoof(addresses: string[], v: IpVersion, marks: Marks): IptRule[] {
   ];
 }
 
+/**
+ * Rules that are the same in every endpoint chain are built once and shared
+ * (IptRule objects are never mutated): with thousands of endpoints this saves
+ * tens of MB of identical strings.
+ */
+const shared = new Map<string, IptRule>();
+function sharedRule(match: string, action: string): IptRule {
+  const key = `${match}\t${action}`;
+  let r = shared.get(key);
+  if (!r) shared.set(key, (r = rule(match, action)));
+  return r;
+}
+
 function body(policyChains: string[], profileChains: string[], marks: Marks): IptRule[] {
   const accept = `${hex(marks.accept)}/${hex(marks.accept)}`;
   const passClear = `0x0/${hex(marks.pass)}`;
+  const returnIfAccepted = sharedRule(`-m mark --mark ${accept}`, '-j RETURN');
   const rules: IptRule[] = [
-    rule('-m conntrack --ctstate RELATED,ESTABLISHED', '-j ACCEPT'),
-    rule('-m conntrack --ctstate INVALID', '-j DROP'),
-    rule('', `-j MARK --set-xmark 0x0/${hex(marks.accept)}`),
+    sharedRule('-m conntrack --ctstate RELATED,ESTABLISHED', '-j ACCEPT'),
+    sharedRule('-m conntrack --ctstate INVALID', '-j DROP'),
+    sharedRule('', `-j MARK --set-xmark 0x0/${hex(marks.accept)}`),
   ];
   if (policyChains.length) {
-    rules.push(rule('', `-j MARK --set-xmark ${passClear}`));
-    for (const c of policyChains) {
-      rules.push(rule(`-m mark --mark ${passClear}`, `-j ${c}`));
-      rules.push(rule(`-m mark --mark ${accept}`, '-j RETURN'));
-    }
-    rules.push(rule(`-m mark --mark ${passClear}`, '-j DROP'));
+    rules.push(sharedRule('', `-j MARK --set-xmark ${passClear}`));
+    for (const c of policyChains) rules.push(sharedRule(`-m mark --mark ${passClear}`, `-j ${c}`), returnIfAccepted);
+    rules.push(sharedRule(`-m mark --mark ${passClear}`, '-j DROP'));
   }
-  for (const c of profileChains) {
-    rules.push(rule('', `-j ${c}`));
-    rules.push(rule(`-m mark --mark ${accept}`, '-j RETURN'));
-  }
-  rules.push(rule('', '-j DROP'));
+  for (const c of profileChains) rules.push(sharedRule('', `-j ${c}`), returnIfAccepted);
+  rules.push(sharedRule('', '-j DROP'));
   return rules;
 }

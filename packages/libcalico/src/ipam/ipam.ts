@@ -73,6 +73,9 @@ export interface IpAttributes {
   attrs: Record<string, string>;
 }
 
+/** How long a block seen full is taken to still be full (see refreshBlocks). */
+const FULL_BLOCK_RECHECK_MS = 5000;
+
 const AFFINITY_VALUE = JSON.stringify({ state: 'confirmed', deleted: false });
 
 interface TakeOptions {
@@ -112,12 +115,13 @@ class Assignment {
  * Calico-style IPAM (DESIGN.md §3, calico.md §7.3) over any Datastore.
  *
  * Pools are cut into blocks affine to a host. An allocation is committed by
- * one CAS write of its block; the handle record is incremented before that
- * write, so a crash in between leaves a handle that over-counts (release by
- * handle still frees everything, `check` reports it) and never an address
- * nobody can find. Two allocators can never hand out the same address: each
- * address lives in exactly one block document, and every block write is a
- * compare-and-swap on the revision it was computed from.
+ * a CAS write of its block, in one etcd transaction with the handle record
+ * (elsewhere the handle is written just before the block, so a crash in
+ * between leaves a handle that over-counts, which release by handle still
+ * cleans and `check` reports, and never an address nobody can find). Two
+ * allocators can never hand out the same address: each address lives in
+ * exactly one block document, and every block write is a compare-and-swap
+ * on the revision it was computed from.
  */
 export class Ipam {
   private readonly store: IpamStore;
@@ -128,7 +132,7 @@ export class Ipam {
   private poolCache?: { at: number; pools: IpamPool[] };
   private configCache?: { at: number; config: IpamConfig };
   /** last block documents seen, with their free count (hints: every write is still a CAS) */
-  private readonly blocks = new Map<string, { kv: KV; free: number }>();
+  private readonly blocks = new Map<string, { kv: KV; free: number; at: number }>();
   /** CIDRs of each host's affine blocks, by `${host}/${family}` */
   private readonly affine = new Map<string, Set<string>>();
   /** the block each host's allocations last came from, by `${host}/${family}` */
@@ -385,7 +389,7 @@ export class Ipam {
       }
       const block = this.parseBlock(kv);
       if (!block) return none;
-      this.blocks.set(key, { kv, free: block.freeCount });
+      this.blocks.set(key, { kv, free: block.freeCount, at: Date.now() });
       if (!opts.accept(block) || block.freeCount === 0) return none;
       const take = Math.min(num, block.freeCount);
       const ips = block.assign(take, call.handleId, call.attrs);
@@ -402,7 +406,7 @@ export class Ipam {
         call.reserved.set(cidr, (call.reserved.get(cidr) ?? 0) + add);
       }
       if (res.ok) {
-        this.blocks.set(key, { kv: res.kvs[ops.length - 1]!, free: block.freeCount });
+        this.blocks.set(key, { kv: res.kvs[ops.length - 1]!, free: block.freeCount, at: Date.now() });
         call.used.set(cidr, (call.used.get(cidr) ?? 0) + ips.length);
         for (const ip of ips) call.ips.push({ family, block: cidr, ip });
         return { ips, contended: false };
@@ -412,7 +416,7 @@ export class Ipam {
       kv = res.current[ops.length - 1]; // null: the block is gone
       if (kv && opts.yieldOnConflict) {
         const now = this.parseBlock(kv);
-        if (now) this.blocks.set(key, { kv, free: now.freeCount });
+        if (now) this.blocks.set(key, { kv, free: now.freeCount, at: Date.now() });
         return { ips: [], contended: true };
       }
     }
@@ -427,14 +431,19 @@ export class Ipam {
     return { key: handleKey(handleId), value, prev };
   }
 
-  /** Read blocks into the cache (concurrently). */
+  /**
+   * Read blocks into the cache (concurrently). A block seen full a moment
+   * ago is not read again: addresses freed in it are found on a later pass.
+   */
   private async refreshBlocks(family: Family, cidrs: string[]): Promise<void> {
     await Promise.all(
       cidrs.map(async (cidr) => {
         const key = blockKey(family, cidr);
+        const cached = this.blocks.get(key);
+        if (cached && cached.free === 0 && Date.now() - cached.at < FULL_BLOCK_RECHECK_MS) return;
         const kv = await this.store.get(key);
         const block = kv && this.parseBlock(kv);
-        if (kv && block) this.blocks.set(key, { kv, free: block.freeCount });
+        if (kv && block) this.blocks.set(key, { kv, free: block.freeCount, at: Date.now() });
         else this.forgetBlock(key, family, cidr);
       }),
     );
@@ -513,7 +522,7 @@ export class Ipam {
       try {
         const block = Block.create(candidate, host, config.strictAffinity);
         const kv = await this.store.write(key, block.serialize(), null);
-        this.blocks.set(key, { kv, free: block.freeCount });
+        this.blocks.set(key, { kv, free: block.freeCount, at: Date.now() });
         taken.add(cidr);
         (await this.affineBlocks(host, family, false)).add(cidr);
         this.log?.debug({ host, block: cidr }, 'claimed block');
@@ -528,7 +537,7 @@ export class Ipam {
       taken.add(cidr);
       const kv = await this.store.get(key);
       const block = kv && this.parseBlock(kv);
-      if (kv && block) this.blocks.set(key, { kv, free: block.freeCount });
+      if (kv && block) this.blocks.set(key, { kv, free: block.freeCount, at: Date.now() });
       if (block?.host === host) (await this.affineBlocks(host, family, false)).add(cidr);
       else if (createdAffinity) await this.store.removeIfPresent(aKey);
       call.lostRace(`claiming block ${cidr}`);
@@ -642,7 +651,7 @@ export class Ipam {
         await this.reserve(call, cidr, 1);
         block.assignOrdinal(ord, handleId, attrs);
         try {
-          this.blocks.set(key, { kv: await this.store.write(key, block.serialize(), kv), free: block.freeCount });
+          this.blocks.set(key, { kv: await this.store.write(key, block.serialize(), kv), free: block.freeCount, at: Date.now() });
           call.used.set(cidr, 1);
           call.ips.push({ family, block: cidr, ip: block.ipAt(ord) });
           break;
@@ -688,7 +697,7 @@ export class Ipam {
           await this.store.remove(key, kv);
           this.forgetBlock(key, family, cidr);
         } else {
-          this.blocks.set(key, { kv: await this.store.write(key, block.serialize(), kv), free: block.freeCount });
+          this.blocks.set(key, { kv: await this.store.write(key, block.serialize(), kv), free: block.freeCount, at: Date.now() });
         }
         return { ips, perHandle };
       } catch (e) {
@@ -795,7 +804,7 @@ export class Ipam {
       const blockDone = ips.length > 0 && (res.ok || res.applied > 0);
       if (blockDone && key && cidr) {
         released.push(...ips);
-        if (left) this.blocks.set(key, { kv: res.kvs[0]!, free: left.freeCount });
+        if (left) this.blocks.set(key, { kv: res.kvs[0]!, free: left.freeCount, at: Date.now() });
         else this.forgetBlock(key, cidr.family, formatCidr(cidr));
       }
       if (res.ok) {
