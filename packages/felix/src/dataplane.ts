@@ -8,6 +8,7 @@ import type { Runner } from './drivers/runner.js';
 import { Sysctls } from './drivers/sysctls.js';
 import type { CalcSink } from './calc/calculator.js';
 import type { Endpoint, Policy, Pool, Profile } from './calc/model.js';
+import type { Matchers } from './calc/selectors.js';
 import { EndpointManager } from './managers/endpoints.js';
 import { IpsetManager } from './managers/ipsets.js';
 import { NatManager } from './managers/nat.js';
@@ -26,7 +27,7 @@ export interface DataplaneDeps {
   /** all endpoints with effective labels (for ipsets built on demand) */
   endpoints: () => Iterable<[Endpoint, Record<string, string>]>;
   profile: (name: string) => Profile | undefined;
-  matchers: ConstructorParameters<typeof IpsetManager>[1];
+  matchers: Matchers;
 }
 
 /** Refresh classes: each re-reads its part of the kernel and repairs drift. */
@@ -45,7 +46,7 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
   private readonly natMgr: NatManager;
   private pools: Pool[] = [];
   private config: FelixConfig;
-  private marks: Marks;
+  private readonly marks: Marks;
   private readonly m: ReturnType<typeof dataplaneMetrics>;
 
   constructor(private readonly deps: DataplaneDeps) {

@@ -100,6 +100,23 @@ describe('autoAssign', () => {
     expect((await checkIpam(ds)).ok).toBe(true);
   });
 
+  it('releases a removed host’s blocks: empty ones are deleted, used ones lose their affinity', async () => {
+    await pool('p4', '198.18.14.0/24', { blockSize: 28 });
+    const ipam = new Ipam(ds);
+    const first = await ipam.autoAssign({ num4: 16, handleId: 'h.full', hostname: 'gone' });
+    const second = await ipam.autoAssign({ num4: 1, handleId: 'h.tmp', hostname: 'gone' });
+    await ipam.releaseByHandle('h.tmp'); // its block stays, empty and affine to the host
+    const emptyBlock = `198.18.14.${Number(second.ipv4[0]!.split('.')[3]) & ~15}/28`;
+    const usedBlock = `198.18.14.${Number(first.ipv4[0]!.split('.')[3]) & ~15}/28`;
+    expect(await ipam.releaseHostAffinities('gone')).toEqual({ deleted: [emptyBlock], released: [usedBlock] });
+    expect(await ds.get(`/calico/ipam/v2/assignment/ipv4/block/${emptyBlock.replace('/', '-')}`)).toBeNull();
+    expect(await raw(`/calico/ipam/v2/assignment/ipv4/block/${usedBlock.replace('/', '-')}`)).toMatchObject({ affinity: null });
+    expect((await ds.list('/calico/ipam/v2/host/gone/')).kvs).toEqual([]);
+    expect(await ipam.ipsByHandle('h.full')).toHaveLength(16);
+    const report = await ipam.checkIpam();
+    expect(report).toMatchObject({ danglingAffinities: [], missingHandles: [], handleMismatches: [], allocations: 16 });
+  });
+
   it('borrows from another host’s block when no block is left to claim', async () => {
     await pool('tiny', '198.18.2.0/29', { blockSize: 30 });
     const ipam = new Ipam(ds);

@@ -27,6 +27,7 @@ import {
   type IpamConfig,
   type IpamPool,
 } from './model.js';
+import { checkIpam, type IpamCheckReport } from './report.js';
 import { IpamStore, isLostRace, type WriteOp } from './store.js';
 
 export interface IpamOptions {
@@ -844,6 +845,11 @@ export class Ipam {
     const attr = block.attributeOf(block.ordinalOf(family, value));
     if (!attr) return undefined;
     return { ip: block.ipAt(block.ordinalOf(family, value)), block: cidr, handleId: attr.handle_id, attrs: attr.secondary ?? {} };
+  }
+
+  /** Cross-check IPAM against pools and endpoints (see checkIpam in report.ts). */
+  checkIpam(resources: ResourceClient = this.resources): Promise<IpamCheckReport> {
+    return checkIpam(this.ds, resources);
   }
 
   /**
