@@ -8,6 +8,7 @@ import type { Endpoint, Policy, Pool, Profile } from './calc/model.js';
 import { RESTART_PARAMS, resolveConfig, type FelixConfig } from './config.js';
 import { Dataplane } from './dataplane.js';
 import { detectBackend } from './drivers/backend.js';
+import type { Backend } from './drivers/iptables.js';
 import { Metrics } from './drivers/metrics.js';
 import { execRunner, type Runner } from './drivers/runner.js';
 import { ReadyFile, reportStatus, startHttp, type FelixState } from './status.js';
@@ -90,8 +91,13 @@ export class Felix implements CalcSink {
     );
   }
 
+  /** backend detection only reads the kernel: it runs while the datastore is still being listed */
+  private earlyBackend?: Promise<Backend>;
+
   async start(): Promise<void> {
     const c = this.bootConfig;
+    this.earlyBackend = detectBackend(this.run, c.iptablesBackend);
+    this.earlyBackend.catch(() => {});
     if (c.healthEnabled) this.servers.push(await startHttp({ health: true, metrics: false }, c.healthHost, c.healthPort, this.state, this.metrics, this.o.log));
     if (c.prometheusMetricsEnabled) {
       this.servers.push(
@@ -166,7 +172,9 @@ export class Felix implements CalcSink {
           'Set it to 0 or 1, or set FELIX_IGNORELOOSERPF=true to run anyway.',
       );
     }
-    const backend = await detectBackend(this.run, cfg.iptablesBackend);
+    const backend = await (cfg.iptablesBackend === this.bootConfig.iptablesBackend && this.earlyBackend
+      ? this.earlyBackend
+      : detectBackend(this.run, cfg.iptablesBackend));
     this.o.log.info({ backend, ipv6: cfg.ipv6Support }, 'building dataplane');
     this.dp = new Dataplane({
       config: cfg,

@@ -8,6 +8,29 @@ import { scopedSelector } from '../rules/policy.js';
 /** The decoded resource with its kind's spec type (decodeResource validated it). */
 const typed = <S>(r: Resource): Resource<S> => r as unknown as Resource<S>;
 
+/**
+ * WorkloadEndpoints are by far the most numerous records (thousands per host),
+ * so felix reads them with a light decode: the envelope here, and the fields
+ * felix uses (node, interfaceName, ipNetworks, profiles) are checked by
+ * toEndpoint, which is what guards the kernel. Everything else goes through
+ * the full validation (decodeResource).
+ */
+function decodeEndpoint(kv: KV): Resource {
+  let r: Resource;
+  try {
+    r = JSON.parse(kv.value) as Resource;
+  } catch {
+    throw new ValidationError(kv.key, 'stored value is not JSON');
+  }
+  if (!r || typeof r !== 'object' || r.kind !== 'WorkloadEndpoint' || typeof r.metadata?.name !== 'string') {
+    throw new ValidationError(kv.key, 'not a WorkloadEndpoint resource');
+  }
+  if (r.metadata.labels !== undefined && (typeof r.metadata.labels !== 'object' || Object.values(r.metadata.labels).some((v) => typeof v !== 'string'))) {
+    throw new ValidationError(`${kv.key}: metadata.labels`, 'must map strings to strings');
+  }
+  return r;
+}
+
 /** What the calculator hands on after each flush. */
 export interface CalcSink {
   /** a local endpoint to (re)program, with the policies that apply in order */
@@ -108,7 +131,7 @@ export class Calculator {
     if (!where) return;
     let r: Resource;
     try {
-      r = decodeResource(kv);
+      r = where.info.kind === 'WorkloadEndpoint' ? decodeEndpoint(kv) : decodeResource(kv);
       this.check(where.info.kind, r);
     } catch (e) {
       if (!(e instanceof ValidationError)) throw e;

@@ -1,4 +1,4 @@
-import { ipFamily, type Resource } from '@calico/libcalico';
+import { canonicalIp, ipFamily, type Resource } from '@calico/libcalico';
 import type { IPPoolSpec, PolicySpec, ProfileSpec, Rule, WorkloadEndpointSpec } from '@calico/libcalico/resources/spec';
 import { ValidationError } from '@calico/libcalico';
 import { NAMESPACE_LABEL } from '@calico/libcalico/selector';
@@ -60,14 +60,23 @@ export function toEndpoint(key: string, r: Resource<WorkloadEndpointSpec>): Endp
   const nets = s.ipNetworks ?? [];
   const ipv4: string[] = [];
   const ipv6: string[] = [];
+  if (!Array.isArray(nets)) throw new ValidationError(field('ipNetworks'), 'must be a list');
+  const canonical: string[] = [];
   for (const n of nets) {
     const ip = String(n).split('/')[0]!;
     const f = ipFamily(ip);
-    if (f === 4) ipv4.push(ip);
-    else if (f === 6) ipv6.push(ip.toLowerCase());
-    else throw new ValidationError(field('ipNetworks'), `${JSON.stringify(n)} is not an IP network`);
+    const prefix = String(n).includes('/') ? Number(String(n).split('/')[1]) : f === 4 ? 32 : 128;
+    if (!f || !Number.isInteger(prefix) || prefix < 0 || prefix > (f === 4 ? 32 : 128)) {
+      throw new ValidationError(field('ipNetworks'), `${JSON.stringify(n)} is not an IP network`);
+    }
+    // The kernel prints canonical addresses (fd00:19::1, not fd00:19:0::1): compare like with like.
+    const addr = f === 4 ? ip : canonicalIp(ip);
+    (f === 4 ? ipv4 : ipv6).push(addr);
+    canonical.push(`${addr}/${prefix}`);
   }
-  if (s.profiles !== undefined && !Array.isArray(s.profiles)) throw new ValidationError(field('profiles'), 'must be a list');
+  if (s.profiles !== undefined && (!Array.isArray(s.profiles) || s.profiles.some((p) => typeof p !== 'string' || !p))) {
+    throw new ValidationError(field('profiles'), 'must be a list of profile names');
+  }
   const namespace = r.metadata.namespace ?? 'default';
   return {
     key,
@@ -77,7 +86,7 @@ export function toEndpoint(key: string, r: Resource<WorkloadEndpointSpec>): Endp
     ifname: s.interfaceName,
     ipv4,
     ipv6,
-    nets: nets.map(String),
+    nets: canonical,
     profiles: (s.profiles ?? []).map(String),
     labels: { ...(r.metadata.labels ?? {}), [NAMESPACE_LABEL]: namespace, 'projectcalico.org/orchestrator': s.orchestrator ?? '' },
   };

@@ -32,6 +32,13 @@ export class SaveParser {
   readonly chains = new Map<string, KernelChain>();
   readonly policies = new Map<string, string>();
 
+  /**
+   * `expected` gives the hashes we believe a chain has: a hash read back equal
+   * to the expected one is stored as that same string, so a refresh of an
+   * unchanged dataplane keeps no second copy of 200k hashes.
+   */
+  constructor(private readonly expected: (chain: string) => readonly string[] | undefined = () => undefined) {}
+
   private chainOf(name: string): KernelChain {
     let c = this.chains.get(name);
     if (!c) this.chains.set(name, (c = []));
@@ -54,7 +61,10 @@ export class SaveParser {
           if (HASH_CHARS.test(h)) hash = h;
         }
       }
-      this.chainOf(l.slice(3, sp < 0 ? undefined : sp)).push(hash);
+      const name = l.slice(3, sp < 0 ? undefined : sp);
+      const chain = this.chainOf(name);
+      const exp = this.expected(name)?.[chain.length];
+      chain.push(hash !== null && hash === exp ? exp : hash);
     }
   }
 }
@@ -136,7 +146,7 @@ export class IptablesTable {
 
   private async readKernel(): Promise<Map<string, KernelChain>> {
     this.counters.save();
-    const p = new SaveParser();
+    const p = new SaveParser((chain) => (this.desired.get(chain) ?? this.inserts.get(chain))?.hashes);
     const onLine = (l: string) => p.line(l);
     const res = await this.run([`${this.tool}-save`, '-t', this.table], undefined, false, onLine);
     // A runner that does not stream (tests) hands the whole text back instead.
