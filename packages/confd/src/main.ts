@@ -9,6 +9,7 @@ import { createLogger } from '@calico/libcalico/log';
 import { ipFamily } from '@calico/libcalico/net';
 import { nodeName, nodePaths } from '@calico/libcalico/config';
 import { ValidationError } from '@calico/libcalico/errors';
+import { pathWithSbin } from '@calico/libcalico/exec';
 import { Confd } from './confd.js';
 import { TEMPLATE_FILES } from './render.js';
 import { bgpPrefixes, DatastoreStore } from './store.js';
@@ -34,8 +35,7 @@ async function main(): Promise<void> {
 
   const env = process.env;
   // bird, bird6, birdc and birdc6 live in /usr/sbin, which a non-login PATH may lack.
-  const sbin = ['/usr/local/sbin', '/usr/sbin', '/sbin'].filter((d) => !(env.PATH ?? '').split(':').includes(d));
-  env.PATH = [env.PATH, ...sbin].filter(Boolean).join(':');
+  env.PATH = pathWithSbin(env.PATH);
   const log = createLogger('confd', flags.logLevel);
   const paths = nodePaths(env);
   const debounceMs = Number(env.CONFD_DEBOUNCE_MS || 10);

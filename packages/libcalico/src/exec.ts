@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { spawn } from 'node:child_process';
 
 export interface ExecResult {
@@ -54,4 +56,21 @@ export function run(cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> 
     child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
+}
+
+/** Where Debian keeps bird, ipset, iptables…: dirs a non-login PATH may lack. */
+export const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+
+/** PATH with the sbin dirs appended when missing (for children that run system programs). */
+export function pathWithSbin(path: string | undefined): string {
+  const have = (path ?? '').split(delimiter).filter(Boolean);
+  return [...have, ...SBIN_DIRS.filter((d) => !have.includes(d))].join(delimiter);
+}
+
+/** Find a system program on PATH or in the sbin dirs; undefined if absent. */
+export function findProgram(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  for (const d of pathWithSbin(env.PATH).split(delimiter)) {
+    if (existsSync(join(d, name))) return join(d, name);
+  }
+  return undefined;
 }

@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync } from 'node:fs';
-import { run } from '@calico/libcalico/exec';
+import { findProgram, run } from '@calico/libcalico/exec';
 import type { EtcdConfig } from '@calico/libcalico/config';
-import { findProgram, nodeBinary, type Backend } from './children.js';
+import { nodeBinary, type Backend } from './children.js';
 
 /** One line of `node checksystem`: what was checked, OK or the precise problem and fix. */
 export interface CheckResult {

@@ -5,7 +5,7 @@ import { run } from '@calico/libcalico/exec';
 import type { ResourceClient } from '@calico/libcalico';
 import { toYaml } from '../output.js';
 import { birdQuery } from './bird-client.js';
-import { findProgram } from './children.js';
+import { findProgram } from '@calico/libcalico/exec';
 import { birdSocket, type NodeLayout } from './layout.js';
 
 export interface DiagsOptions {
