@@ -544,7 +544,8 @@ export class Lab {
 export function roleOf(argv: string[]): string {
   const exe = (argv[0] ?? '').split('/').pop() ?? '';
   if (exe === 'bird' || exe === 'bird6' || exe === 'etcd') return exe;
-  const script = argv[1] ?? '';
+  // the script is the first argument that is not a node flag (felix runs with V8 flags)
+  const script = argv.slice(1).find((a) => !a.startsWith('-')) ?? '';
   if (/felix/.test(script)) return 'felix';
   if (/confd/.test(script)) return 'confd';
   if (/calicoctl/.test(script)) return 'supervisor';
