@@ -42,7 +42,7 @@ export async function openClient(cmd: Command): Promise<CtlClient> {
 }
 
 /**
- * etcd over its JSON gateway (fast to load, see etcd-gateway.ts), or over
+ * etcd over its JSON gateway (fast to load, see libcalico datastore/gateway.ts), or over
  * gRPC with the etcd3 client when CALICOCTL_ETCD_CLIENT=grpc.
  */
 async function openDatastore(cfg: EtcdConfig): Promise<Datastore> {
@@ -50,7 +50,7 @@ async function openDatastore(cfg: EtcdConfig): Promise<Datastore> {
     const { connectDatastore } = await import('@calico/libcalico/datastore/connect');
     return connectDatastore(cfg);
   }
-  const { GatewayDatastore } = await import('./etcd-gateway.js');
+  const { GatewayDatastore } = await import('@calico/libcalico/datastore/gateway');
   return new GatewayDatastore(cfg);
 }
 

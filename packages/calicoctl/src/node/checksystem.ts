@@ -113,7 +113,7 @@ async function checkEtcd(cfg: EtcdConfig): Promise<CheckResult> {
   const where = cfg.endpoints.join(',');
   // etcd's JSON gateway, as the rest of calicoctl: loading the gRPC client
   // would cost `node run` more than the check itself.
-  const { GatewayDatastore } = await import('../etcd-gateway.js');
+  const { GatewayDatastore } = await import('@calico/libcalico/datastore/gateway');
   const ds = new GatewayDatastore(cfg);
   try {
     // the configured timeout, and one retry: on a loaded host a first read can miss it

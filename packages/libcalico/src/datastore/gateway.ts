@@ -5,9 +5,9 @@
 // commands need, are delegated to libcalico's etcd3 datastore, loaded on first use.
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { DatastoreError } from '@calico/libcalico/errors';
-import { readFileIf, type EtcdConfig } from '@calico/libcalico/config';
-import type { Datastore, KV, KVList, Watch, WatchHandlers } from '@calico/libcalico/datastore/types';
+import { DatastoreError } from '../errors.js';
+import { readFileIf, type EtcdConfig } from '../config.js';
+import type { Datastore, KV, KVList, Watch, WatchHandlers } from './types.js';
 
 interface GwKV {
   key: string;
@@ -174,7 +174,7 @@ export class GatewayDatastore implements Datastore {
   }
 
   async watch(prefix: string, fromRevision: string, handlers: WatchHandlers): Promise<Watch> {
-    this.watcher ??= import('@calico/libcalico/datastore/connect').then((m) => m.connectDatastore(this.cfg));
+    this.watcher ??= import('./connect.js').then((m) => m.connectDatastore(this.cfg));
     return (await this.watcher).watch(prefix, fromRevision, handlers);
   }
 
