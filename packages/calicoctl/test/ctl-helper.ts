@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { startEtcd, type TestEtcd } from '../../../test/helpers/etcd.js';
 import { run, type ExecResult } from '@calico/libcalico';
 import { EtcdDatastore } from '@calico/libcalico/datastore/etcd';
 import { parse, parseAllDocuments } from 'yaml';
@@ -87,3 +88,19 @@ export function withoutVersion<T>(v: T): T {
 }
 
 export const yamlDocs = (text: string): unknown[] => parseAllDocuments(text).map((d) => d.toJS());
+
+/**
+ * A private etcd for the calling test file and a calicoctl bound to it:
+ * started before the file's tests, stopped after them.
+ */
+export function withEtcdCtl(): { etcd: TestEtcd; c: ReturnType<typeof ctlFor> } {
+  const t = {} as { etcd: TestEtcd; c: ReturnType<typeof ctlFor> };
+  beforeAll(async () => {
+    t.etcd = await startEtcd();
+    t.c = ctlFor(t.etcd.endpoint);
+  });
+  afterAll(async () => {
+    await t.etcd?.stop();
+  });
+  return t;
+}

@@ -1,19 +1,11 @@
 // Failures users hit: etcd unreachable or silent, several endpoints, usage
 // errors. Each runtime error is one line on stderr and exit code 1.
 import { createServer, type Server, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startEtcd, type TestEtcd } from '../../../test/helpers/etcd.js';
-import { ctlFor, snapshot } from './ctl-helper.js';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../../../test/helpers/etcd.js';
+import { ctlFor, snapshot, withEtcdCtl } from './ctl-helper.js';
 
-let etcd: TestEtcd;
-let c: ReturnType<typeof ctlFor>;
-beforeAll(async () => {
-  etcd = await startEtcd();
-  c = ctlFor(etcd.endpoint);
-});
-afterAll(async () => {
-  await etcd?.stop();
-});
+const t = withEtcdCtl();
 
 describe('etcd unreachable', () => {
   it('names the endpoint when nothing listens', async () => {
@@ -43,36 +35,36 @@ describe('etcd unreachable', () => {
 
   it('uses the next endpoint of ETCD_ENDPOINTS when the first is down', async () => {
     const port = await freePort();
-    const two = ctlFor(`http://127.0.0.1:${port},${etcd.endpoint}`);
+    const two = ctlFor(`http://127.0.0.1:${port},${t.etcd.endpoint}`);
     expect(await two.ok(['pool', 'add', '198.18.1.0/24'])).toMatch(/Created IP pool/);
     expect(await two.ok(['get', 'ippools'])).toContain('198.18.1.0/24');
     // --etcd-endpoints overrides the environment
-    expect(await ctlFor(`http://127.0.0.1:${port}`).ok(['--etcd-endpoints', etcd.endpoint, 'get', 'ippools'])).toContain('198.18.1.0/24');
-    expect(await c.ok(['get', 'ippools', '-o', 'yaml'], { env: { CALICOCTL_ETCD_CLIENT: 'grpc' } })).toContain('cidr: 198.18.1.0/24');
+    expect(await ctlFor(`http://127.0.0.1:${port}`).ok(['--etcd-endpoints', t.etcd.endpoint, 'get', 'ippools'])).toContain('198.18.1.0/24');
+    expect(await t.c.ok(['get', 'ippools', '-o', 'yaml'], { env: { CALICOCTL_ETCD_CLIENT: 'grpc' } })).toContain('cidr: 198.18.1.0/24');
   });
 
   it('fails cleanly while etcd is down and works again after it restarts', async () => {
-    const before = await snapshot(etcd.endpoint);
-    await etcd.kill();
-    expect(await c.fails(['profile', 'add', 'while-down'])).toMatch(/cannot reach etcd/);
-    await etcd.restart();
-    expect(await snapshot(etcd.endpoint)).toEqual(before);
-    expect(await c.ok(['profile', 'add', 'after-restart'])).toBe('Created profile after-restart\n');
+    const before = await snapshot(t.etcd.endpoint);
+    await t.etcd.kill();
+    expect(await t.c.fails(['profile', 'add', 'while-down'])).toMatch(/cannot reach etcd/);
+    await t.etcd.restart();
+    expect(await snapshot(t.etcd.endpoint)).toEqual(before);
+    expect(await t.c.ok(['profile', 'add', 'after-restart'])).toBe('Created profile after-restart\n');
   });
 });
 
 describe('usage errors', () => {
   it('exit 1 with a message', async () => {
-    const unknown = await c.ctl(['frobnicate']);
+    const unknown = await t.c.ctl(['frobnicate']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/unknown command 'frobnicate'/);
-    const missing = await c.ctl(['get']);
+    const missing = await t.c.ctl(['get']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/missing required argument 'kind'/);
-    expect(await c.fails(['delete', 'ippool'])).toMatch(/delete needs -f FILE, or KIND and NAME/);
-    expect(await c.fails(['delete', 'ippool', 'x', '-f', '-'])).toMatch(/either -f FILE or KIND NAME/);
-    expect(await c.fails(['profile', 'nosuch', 'paint'])).toMatch(/profile: unknown command "nosuch" "paint"/);
-    expect((await c.ctl(['version'])).stdout).toMatch(/^Client Version:\s+v\d+\.\d+\.\d+\nAPI Version:\s+projectcalico\.org\/v3\n$/);
-    expect((await c.ctl(['--help'])).code).toBe(0);
+    expect(await t.c.fails(['delete', 'ippool'])).toMatch(/delete needs -f FILE, or KIND and NAME/);
+    expect(await t.c.fails(['delete', 'ippool', 'x', '-f', '-'])).toMatch(/either -f FILE or KIND NAME/);
+    expect(await t.c.fails(['profile', 'nosuch', 'paint'])).toMatch(/profile: unknown command "nosuch" "paint"/);
+    expect((await t.c.ctl(['version'])).stdout).toMatch(/^Client Version:\s+v\d+\.\d+\.\d+\nAPI Version:\s+projectcalico\.org\/v3\n$/);
+    expect((await t.c.ctl(['--help'])).code).toBe(0);
   });
 });

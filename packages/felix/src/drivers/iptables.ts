@@ -135,11 +135,15 @@ export class IptablesTable {
   /** Forget what we believe the kernel holds: the next apply re-reads and repairs everything. */
   invalidate(): void {
     this.kernel = undefined;
+    this.reading = undefined;
   }
 
   get pending(): boolean {
     return this.dirty.size > 0 || !this.kernel;
   }
+
+  /** a read-back in flight (started early by prefetch, or by apply) */
+  private reading?: Promise<Map<string, KernelChain>>;
 
   /** policies of the built-in chains, from the last read */
   private builtins = new Map<string, string>();
@@ -169,7 +173,12 @@ export class IptablesTable {
   /** Read the kernel back if we do not know what it holds (start, refresh, after a failure). */
   async readIfNeeded(): Promise<void> {
     if (this.kernel) return;
-    this.kernel = await this.readKernel();
+    const reading = (this.reading ??= this.readKernel());
+    try {
+      this.kernel = await reading;
+    } finally {
+      if (this.reading === reading) this.reading = undefined;
+    }
     // Full check on the next apply: every desired chain, every insertion, every leftover of ours.
     this.fullCheck = true;
   }

@@ -2,7 +2,7 @@ import { Etcd3, type IOptions, type IKeyValue, type Watcher, type IWatchResponse
 import { noop } from 'cockatiel';
 import { DatastoreError } from '../errors.js';
 import { readFileIf, type EtcdConfig } from '../config.js';
-import type { Datastore, KV, KVList, Watch, WatchEvent, WatchHandlers } from './types.js';
+import type { CasOp, CasResult, Datastore, KV, KVList, Watch, WatchEvent, WatchHandlers } from './types.js';
 
 const toKV = (kv: IKeyValue): KV => ({
   key: kv.key.toString(),
@@ -116,6 +116,29 @@ export class EtcdDatastore implements Datastore {
       if (!found) throw new DatastoreError('NotFound', `${key} does not exist`, key);
       throw new DatastoreError('Conflict', `${key} was modified concurrently (revision ${revision} is stale)`, key);
     }
+  }
+
+  async commit(ops: CasOp[]): Promise<CasResult> {
+    const [first, ...rest] = ops;
+    if (!first) return { succeeded: true, kvs: [] };
+    // Each key still at its revision (Create == 0: still absent).
+    const column = (op: CasOp) => (op.revision === null ? 'Create' : 'Mod') as 'Create' | 'Mod';
+    let txn = this.client.if(first.key, column(first), '==', first.revision ?? 0);
+    for (const op of rest) txn = txn.and(op.key, column(op), '==', op.revision ?? 0);
+    let res;
+    try {
+      res = await txn
+        .then(...ops.map((op) => (op.value === null ? this.client.delete().key(op.key) : this.client.put(op.key).value(op.value))))
+        .else(...ops.map((op) => this.client.get(op.key)))
+        .commit();
+    } catch (e) {
+      throw this.wrap(e, first.key);
+    }
+    if (res.succeeded) {
+      const revision = String(res.header.revision);
+      return { succeeded: true, kvs: ops.map((op) => (op.value === null ? null : { key: op.key, value: op.value, revision })) };
+    }
+    return { succeeded: false, current: res.responses.map((r) => (r.response_range?.kvs?.[0] ? toKV(r.response_range.kvs[0]) : null)) };
   }
 
   async watch(prefix: string, fromRevision: string, handlers: WatchHandlers): Promise<Watch> {

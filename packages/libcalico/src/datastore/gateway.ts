@@ -7,7 +7,7 @@ import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { DatastoreError } from '../errors.js';
 import { readFileIf, type EtcdConfig } from '../config.js';
-import type { Datastore, KV, KVList, Watch, WatchHandlers } from './types.js';
+import type { CasOp, CasResult, Datastore, KV, KVList, Watch, WatchHandlers } from './types.js';
 
 interface GwKV {
   key: string;
@@ -171,6 +171,35 @@ export class GatewayDatastore implements Datastore {
         : { target: 'MOD', result: 'EQUAL', mod_revision: revision };
     const res = await this.txn(key, compare, { request_delete_range: { key: b64(key) } });
     if (!res.succeeded) throw this.failed(res, key, revision);
+  }
+
+  async commit(ops: CasOp[]): Promise<CasResult> {
+    if (!ops.length) return { succeeded: true, kvs: [] };
+    const res = await this.call<GwTxn>(
+      '/v3/kv/txn',
+      {
+        // Each key still at its revision (create_revision 0: still absent).
+        compare: ops.map((op) => ({
+          key: b64(op.key),
+          result: 'EQUAL',
+          ...(op.revision === null ? { target: 'CREATE', create_revision: '0' } : { target: 'MOD', mod_revision: op.revision }),
+        })),
+        success: ops.map((op) =>
+          op.value === null ? { request_delete_range: { key: b64(op.key) } } : { request_put: { key: b64(op.key), value: b64(op.value) } },
+        ),
+        failure: ops.map((op) => ({ request_range: { key: b64(op.key) } })),
+      },
+      ops[0]!.key,
+    );
+    if (res.succeeded) {
+      const revision = res.header.revision;
+      return { succeeded: true, kvs: ops.map((op) => (op.value === null ? null : { key: op.key, value: op.value, revision })) };
+    }
+    const current = ops.map((_, i) => {
+      const kv = res.responses?.[i]?.response_range?.kvs?.[0];
+      return kv ? toKV(kv) : null;
+    });
+    return { succeeded: false, current };
   }
 
   async watch(prefix: string, fromRevision: string, handlers: WatchHandlers): Promise<Watch> {

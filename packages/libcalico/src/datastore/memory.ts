@@ -1,5 +1,5 @@
 import { DatastoreError } from '../errors.js';
-import type { Datastore, KV, KVList, Watch, WatchEvent, WatchHandlers } from './types.js';
+import type { CasOp, CasResult, Datastore, KV, KVList, Watch, WatchEvent, WatchHandlers } from './types.js';
 
 /**
  * In-memory Datastore with etcd's revision semantics, for fast unit tests of
@@ -27,9 +27,13 @@ export class MemoryDatastore implements Datastore {
     return kv;
   }
 
-  private emit(ev: WatchEvent): void {
-    this.history.push(ev);
-    for (const w of this.watchers) if (ev.key.startsWith(w.prefix)) w.handlers.onEvents([ev]);
+  /** Record events that share one revision and deliver them to each watcher as one batch. */
+  private emit(...events: WatchEvent[]): void {
+    this.history.push(...events);
+    for (const w of this.watchers) {
+      const mine = events.filter((ev) => ev.key.startsWith(w.prefix));
+      if (mine.length) w.handlers.onEvents(mine);
+    }
   }
 
   async create(key: string, value: string): Promise<KV> {
@@ -56,6 +60,29 @@ export class MemoryDatastore implements Datastore {
     }
     this.data.delete(key);
     this.emit({ type: 'delete', key, revision: String(++this.rev) });
+  }
+
+  async commit(ops: CasOp[]): Promise<CasResult> {
+    if (!ops.every((op) => (this.data.get(op.key)?.revision ?? null) === op.revision)) {
+      return { succeeded: false, current: ops.map((op) => this.data.get(op.key) ?? null) };
+    }
+    // Like an etcd txn: every change carries the one new store revision
+    // (and a txn that changes nothing does not move the store revision).
+    const revision = String(this.rev + 1);
+    const events: WatchEvent[] = [];
+    const kvs = ops.map((op): KV | null => {
+      if (op.value === null) {
+        if (this.data.delete(op.key)) events.push({ type: 'delete', key: op.key, revision });
+        return null;
+      }
+      const kv = { key: op.key, value: op.value, revision };
+      this.data.set(op.key, kv);
+      events.push({ type: 'put', ...kv });
+      return kv;
+    });
+    if (events.length) this.rev++;
+    this.emit(...events);
+    return { succeeded: true, kvs };
   }
 
   async watch(prefix: string, fromRevision: string, handlers: WatchHandlers): Promise<Watch> {

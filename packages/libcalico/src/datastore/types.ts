@@ -34,6 +34,27 @@ export interface WatchHandlers {
   onError(err: Error): void;
 }
 
+/**
+ * One key of a multi-key compare-and-swap (`Datastore.commit`). Every op is a
+ * CAS: `revision` is the mod revision the key must still be at, null means
+ * the key must be absent. `value` is what to write; null deletes the key
+ * (with `revision: null` the op only asserts that the key is absent).
+ */
+export interface CasOp {
+  key: string;
+  value: string | null;
+  revision: string | null;
+}
+
+export type CasResult =
+  /** every compare held and every op was applied; kvs[i] is what op i left (null: deleted) */
+  | { succeeded: true; kvs: (KV | null)[] }
+  /**
+   * Some compare failed and nothing was written; current[i] is ops[i].key as
+   * it is now (null: absent), read in the same round trip.
+   */
+  | { succeeded: false; current: (KV | null)[] };
+
 export interface Datastore {
   get(key: string): Promise<KV | null>;
   list(prefix: string): Promise<KVList>;
@@ -45,6 +66,12 @@ export interface Datastore {
   put(key: string, value: string): Promise<KV>;
   /** delete; with a revision it is a CAS. Throws 'NotFound' if absent. */
   delete(key: string, revision?: string): Promise<void>;
+  /**
+   * Several CAS writes, all or nothing, in one round trip (one etcd txn).
+   * Keys must be distinct. A lost race is a result, not an error; only an
+   * unreachable datastore throws ('Unavailable').
+   */
+  commit(ops: CasOp[]): Promise<CasResult>;
   /** watch every key under prefix, starting at fromRevision (inclusive) */
   watch(prefix: string, fromRevision: string, handlers: WatchHandlers): Promise<Watch>;
   close(): Promise<void>;

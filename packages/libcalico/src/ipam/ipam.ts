@@ -116,10 +116,8 @@ class Assignment {
  * Calico-style IPAM (DESIGN.md §3, calico.md §7.3) over any Datastore.
  *
  * Pools are cut into blocks affine to a host. An allocation is committed by
- * a CAS write of its block, in one etcd transaction with the handle record
- * (elsewhere the handle is written just before the block, so a crash in
- * between leaves a handle that over-counts, which release by handle still
- * cleans and `check` reports, and never an address nobody can find). Two
+ * a CAS write of its block, in one atomic commit (`Datastore.commit`, one
+ * etcd transaction) with the handle record. Two
  * allocators can never hand out the same address: each address lives in
  * exactly one block document, and every block write is a compare-and-swap
  * on the revision it was computed from.
@@ -394,15 +392,14 @@ export class Ipam {
       if (!opts.accept(block) || block.freeCount === 0) return none;
       const take = Math.min(num, block.freeCount);
       const ips = block.assign(take, call.handleId, call.attrs);
-      // The handle grows in the same commit as the block (one etcd txn), or
-      // just before it where the datastore cannot commit both at once.
+      // The handle grows in the same commit as the block (one etcd txn).
       const spare = (call.reserved.get(cidr) ?? 0) - (call.used.get(cidr) ?? 0);
       const add = Math.max(0, take - spare);
       const ops: WriteOp[] = [];
       if (add) ops.push(this.handleOp(call.handleId, call.handleKv, (counts) => (counts[cidr] = (counts[cidr] ?? 0) + add)));
       ops.push({ key, value: block.serialize(), prev: kv });
       const res = await this.store.commit(ops);
-      if (add && (res.ok || res.applied > 0)) {
+      if (add && res.ok) {
         call.handleKv = res.kvs[0]!;
         call.reserved.set(cidr, (call.reserved.get(cidr) ?? 0) + add);
       }
@@ -413,7 +410,7 @@ export class Ipam {
         return { ips, contended: false };
       }
       call.lostRace(`block ${cidr}`);
-      if (add && res.applied === 0) call.handleKv = res.current[0]!;
+      if (add) call.handleKv = res.current[0]!;
       kv = res.current[ops.length - 1]; // null: the block is gone
       if (kv && opts.yieldOnConflict) {
         const now = this.parseBlock(kv);
@@ -802,7 +799,7 @@ export class Ipam {
       }
       ops.push(this.handleOp(handleId, hkv, (counts) => delete counts[text]));
       const res = await this.store.commit(ops);
-      const blockDone = ips.length > 0 && (res.ok || res.applied > 0);
+      const blockDone = ips.length > 0 && res.ok;
       if (blockDone && key && cidr) {
         released.push(...ips);
         if (left) this.blocks.set(key, { kv: res.kvs[0]!, free: left.freeCount, at: Date.now() });

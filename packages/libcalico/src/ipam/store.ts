@@ -1,4 +1,3 @@
-import type { Etcd3 } from 'etcd3';
 import { DatastoreError, isCode } from '../errors.js';
 import type { Datastore, KV, KVList } from '../datastore/types.js';
 
@@ -12,11 +11,8 @@ export interface WriteOp {
 export type CommitResult =
   /** kvs[i] is what op i left (null for a delete) */
   | { ok: true; kvs: (KV | null)[] }
-  /**
-   * Some key moved. The first `applied` ops went through (always 0 when the
-   * datastore commits atomically); `current` is every key as it is now.
-   */
-  | { ok: false; applied: number; kvs: (KV | null)[]; current: (KV | null)[] };
+  /** Some key moved and nothing was written; `current` is every key as it is now. */
+  | { ok: false; current: (KV | null)[] };
 
 /**
  * Datastore access for IPAM: every write is a compare-and-swap, and calls
@@ -72,58 +68,20 @@ export class IpamStore {
   }
 
   /**
-   * Several CAS writes. On etcd they are one transaction (all or nothing,
-   * and a lost race returns the current values in the same round trip);
-   * elsewhere they are applied in order, stopping at the first lost race.
+   * Several CAS writes as one `Datastore.commit` (all or nothing; a lost race
+   * returns the current values in the same round trip).
    */
-  async commit(ops: WriteOp[]): Promise<CommitResult> {
-    const client = (this.ds as { client?: Etcd3 }).client;
-    if (client && typeof client.if === 'function') return this.retrying((ambiguous) => this.etcdCommit(client, ops, ambiguous));
-    const kvs: (KV | null)[] = [];
-    for (const op of ops) {
-      try {
-        if (op.value === null) {
-          if (op.prev) await this.remove(op.key, op.prev);
-          kvs.push(null);
-        } else kvs.push(await this.write(op.key, op.value, op.prev));
-      } catch (e) {
-        if (!isLostRace(e)) throw e;
-        const current = await Promise.all(ops.map((o) => this.get(o.key)));
-        return { ok: false, applied: kvs.length, kvs, current };
+  commit(ops: WriteOp[]): Promise<CommitResult> {
+    return this.retrying(async (ambiguous) => {
+      if (ambiguous) {
+        // Did the lost answer commit? Then every key holds what we wrote.
+        const current = await Promise.all(ops.map((o) => this.ds.get(o.key)));
+        if (ops.every((o, i) => (o.value === null ? !current[i] : current[i]?.value === o.value))) return { ok: true, kvs: current };
+        if (!ops.every((o, i) => (current[i]?.revision ?? null) === (o.prev?.revision ?? null))) return { ok: false, current };
       }
-    }
-    return { ok: true, kvs };
-  }
-
-  private async etcdCommit(client: Etcd3, ops: WriteOp[], ambiguous: boolean): Promise<CommitResult> {
-    if (ambiguous) {
-      // Did the lost answer commit? Then every key holds what we wrote.
-      const current = await Promise.all(ops.map((o) => this.ds.get(o.key)));
-      if (ops.every((o, i) => (o.value === null ? !current[i] : current[i]?.value === o.value))) return { ok: true, kvs: current };
-      if (!ops.every((o, i) => (current[i]?.revision ?? null) === (o.prev?.revision ?? null))) {
-        return { ok: false, applied: 0, kvs: [], current };
-      }
-    }
-    // Each key still at the revision we read (Create == 0: still absent).
-    const [first, ...rest] = ops.map((o) => ({ key: o.key, column: o.prev ? ('Mod' as const) : ('Create' as const), rev: o.prev?.revision ?? 0 }));
-    let txn = client.if(first!.key, first!.column, '==', first!.rev);
-    for (const c of rest) txn = txn.and(c.key, c.column, '==', c.rev);
-    let res;
-    try {
-      res = await txn
-        .then(...ops.map((o) => (o.value === null ? client.delete().key(o.key) : client.put(o.key).value(o.value))))
-        .else(...ops.map((o) => client.get(o.key)))
-        .commit();
-    } catch (e) {
-      throw new DatastoreError('Unavailable', `etcd unavailable: ${e instanceof Error ? e.message : String(e)}`, ops[0]?.key);
-    }
-    const revision = String(res.header.revision);
-    if (res.succeeded) return { ok: true, kvs: ops.map((o) => (o.value === null ? null : { key: o.key, value: o.value, revision })) };
-    const current = res.responses.map((r) => {
-      const kv = r.response_range?.kvs?.[0];
-      return kv ? { key: kv.key.toString(), value: kv.value.toString(), revision: String(kv.mod_revision) } : null;
+      const res = await this.ds.commit(ops.map((o) => ({ key: o.key, value: o.value, revision: o.prev?.revision ?? null })));
+      return res.succeeded ? { ok: true, kvs: res.kvs } : { ok: false, current: res.current };
     });
-    return { ok: false, applied: 0, kvs: [], current };
   }
 
   /** Delete the key if it is still at `prev`. */
