@@ -27,3 +27,9 @@ export async function createNetns(name: string): Promise<string> {
 export async function deleteNetns(name: string): Promise<void> {
   await run(['ip', 'netns', 'del', name], { allowFail: true });
 }
+
+/** Names of the links in a namespace. */
+export async function linkNames(ns: string): Promise<string[]> {
+  const r = await inNs(ns, ['ip', '-j', 'link', 'show']);
+  return (JSON.parse(r.stdout) as { ifname: string }[]).map((l) => l.ifname);
+}

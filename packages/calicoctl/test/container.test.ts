@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ipam, ResourceClient, connectDatastore, defaultHandleId, etcdConfigFromEnv, run, type Datastore } from '@calico/libcalico';
 import type { WorkloadEndpoint } from '@calico/libcalico/resources/spec';
-import { createNetns, deleteNetns, inNs, requireRoot, runId } from '../../../test/helpers/netns.js';
+import { createNetns, deleteNetns, inNs, requireRoot, runId, linkNames } from '../../../test/helpers/netns.js';
 import { startEtcd, type TestEtcd } from '../../../test/helpers/etcd.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -38,10 +38,6 @@ async function newNetns(name: string): Promise<string> {
   return nsPath(name);
 }
 
-async function links(ns: string): Promise<string[]> {
-  const r = await inNs(ns, ['ip', '-j', 'link', 'show']);
-  return (JSON.parse(r.stdout) as { ifname: string }[]).map((l) => l.ifname);
-}
 
 async function endpointsOf(workload: string): Promise<WorkloadEndpoint[]> {
   const all = (await client.list('WorkloadEndpoint')) as WorkloadEndpoint[];
@@ -80,7 +76,7 @@ describe('calicoctl container', () => {
     expect(wep).toBeDefined();
     expect(wep!.spec).toMatchObject({ node: NODE, orchestrator: 'calicoctl', workload: ctr, endpoint: 'eth0', profiles: ['web'] });
     const hostIf = wep!.spec.interfaceName!;
-    expect(await links(HOST)).toContain(hostIf);
+    expect(await linkNames(HOST)).toContain(hostIf);
     const v4 = wep!.spec.ipNetworks![0]!.split('/')[0]!;
     expect((await inNs(ctr, ['ip', 'addr', 'show', 'eth0'])).stdout).toContain(`${v4}/32`);
 
@@ -144,10 +140,10 @@ describe('calicoctl container', () => {
     r = await ctlHost(['container', 'remove', path]);
     expect(r.code).toBe(0);
     expect(await endpointsOf(ctr)).toEqual([]);
-    expect(await links(HOST)).not.toContain(hostIf1);
-    expect(await links(ctr)).not.toContain('eth1');
-    expect(await links(HOST)).not.toContain(hostIf);
-    expect(await links(ctr)).not.toContain('eth0');
+    expect(await linkNames(HOST)).not.toContain(hostIf1);
+    expect(await linkNames(ctr)).not.toContain('eth1');
+    expect(await linkNames(HOST)).not.toContain(hostIf);
+    expect(await linkNames(ctr)).not.toContain('eth0');
     expect(await new Ipam(ds).getAttributes(v4)).toBeUndefined();
     r = await ctlHost(['container', 'remove', path]);
     expect(r.code).toBe(0);
@@ -176,7 +172,7 @@ describe('calicoctl container', () => {
       expect(r.stderr).toMatch(err);
     }
     expect(await endpointsOf(`ccw${id}c`)).toEqual([]);
-    expect(await links(`ccw${id}c`)).not.toContain('eth0');
+    expect(await linkNames(`ccw${id}c`)).not.toContain('eth0');
     expect(await new Ipam(ds).ipsByHandle(defaultHandleId({ node: NODE, orchestrator: 'calicoctl', workload: `ccw${id}c` }))).toEqual([]);
     expect(await new Ipam(ds).ipsByHandle(defaultHandleId({ node: NODE, orchestrator: 'calicoctl', workload: `ccw${id}b` }))).toEqual([ip]);
 
@@ -212,9 +208,9 @@ describe('calicoctl container', () => {
       expect(r.stderr).toBe('');
       const show = (await inHost(['endpoint', 'show'])).stdout;
       const hostIf = show.split('\n').find((l) => l.includes(ctr))!.split(/\s+/)[4]!;
-      expect(await links(HOST)).toContain(hostIf);
+      expect(await linkNames(HOST)).toContain(hostIf);
       expect((await inHost(['container', 'remove', path])).code).toBe(0);
-      expect(await links(HOST)).not.toContain(hostIf);
+      expect(await linkNames(HOST)).not.toContain(hostIf);
     } finally {
       await hostEtcd.stop();
     }
@@ -294,7 +290,7 @@ describe('calicoctl container with a Docker container', () => {
       const inCtr = (args: string[]) => run(['nsenter', `--net=/proc/${pid}/ns/net`, ...args]);
       expect((await inCtr(['ip', 'addr', 'show', 'eth0'])).stdout).toContain(`${v4}/32`);
       expect((await inCtr(['ip', 'route'])).stdout).toContain('default via 169.254.1.1 dev eth0');
-      expect(await links(dockerHost)).toContain(wep!.spec.interfaceName);
+      expect(await linkNames(dockerHost)).toContain(wep!.spec.interfaceName);
 
       r = await ctl(['container', name, 'ip', 'add', 'ipv6'], { env });
       expect(r.code).toBe(0);
@@ -303,7 +299,7 @@ describe('calicoctl container with a Docker container', () => {
       r = await dctl(['container', 'remove', name]);
       expect(r.code).toBe(0);
       expect(await endpointsOf(cid!)).toEqual([]);
-      expect(await links(dockerHost)).not.toContain(wep!.spec.interfaceName);
+      expect(await linkNames(dockerHost)).not.toContain(wep!.spec.interfaceName);
 
       // an unknown container is a clear error
       r = await dctl(['container', 'add', `nosuch${id}`, 'ipv4']);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdDatastore } from '@calico/libcalico/datastore/etcd';
+import { GatewayDatastore } from '@calico/libcalico/datastore/gateway';
 import { MemoryDatastore, Syncer, DatastoreError, type Datastore, type WatchEvent } from '@calico/libcalico';
 import { startEtcd, type TestEtcd } from '../../../test/helpers/etcd.js';
 
@@ -14,6 +15,7 @@ afterAll(async () => {
 const impls: [string, () => Datastore][] = [
   ['memory', () => new MemoryDatastore()],
   ['etcd', () => new EtcdDatastore({ endpoints: [etcd.endpoint], timeoutMs: 3000 })],
+  ['gateway', () => new GatewayDatastore({ endpoints: [etcd.endpoint], timeoutMs: 3000 })],
 ];
 
 describe.each(impls)('%s datastore', (_name, make) => {
@@ -30,6 +32,47 @@ describe.each(impls)('%s datastore', (_name, make) => {
     expect(await ds.get(k)).toBeNull();
     await expect(ds.delete(k)).rejects.toMatchObject({ code: 'NotFound' });
     await expect(ds.update(k, 'x', b.revision)).rejects.toMatchObject({ code: 'NotFound' });
+    await ds.close();
+  });
+
+  it('commits several CAS writes all or nothing, returning current values on a lost race', async () => {
+    const ds = make();
+    const p = `/t/${Math.random()}/`;
+    const a = await ds.create(p + 'a', '1');
+    const gone = await ds.create(p + 'gone', 'x');
+    // create b, update a, delete gone: one revision for all
+    const ok = await ds.commit([
+      { key: p + 'b', value: '2', revision: null },
+      { key: p + 'a', value: '1+', revision: a.revision },
+      { key: p + 'gone', value: null, revision: gone.revision },
+    ]);
+    if (!ok.succeeded) throw new Error('commit should have succeeded');
+    const [b, a2, del] = ok.kvs;
+    expect(b).toMatchObject({ key: p + 'b', value: '2' });
+    expect(a2).toEqual({ key: p + 'a', value: '1+', revision: b!.revision });
+    expect(del).toBeNull();
+    expect(await ds.get(p + 'a')).toEqual(a2);
+    expect(await ds.get(p + 'b')).toEqual(b);
+    expect(await ds.get(p + 'gone')).toBeNull();
+
+    // a stale revision for a, and b is no longer absent: nothing is written
+    const lost = await ds.commit([
+      { key: p + 'a', value: 'stale', revision: a.revision },
+      { key: p + 'c', value: '3', revision: null },
+      { key: p + 'b', value: 'again', revision: null },
+    ]);
+    expect(lost).toEqual({ succeeded: false, current: [a2, null, b] });
+    expect(await ds.get(p + 'a')).toEqual(a2);
+    expect(await ds.get(p + 'c')).toBeNull();
+
+    // one stale compare among good ones is enough to write nothing
+    const partly = await ds.commit([
+      { key: p + 'a', value: 'new', revision: a2!.revision },
+      { key: p + 'gone', value: 'back', revision: gone.revision },
+    ]);
+    expect(partly).toEqual({ succeeded: false, current: [a2, null] });
+    expect(await ds.get(p + 'a')).toEqual(a2);
+    expect(await ds.commit([])).toEqual({ succeeded: true, kvs: [] });
     await ds.close();
   });
 

@@ -24,7 +24,7 @@ import {
   type Datastore,
   type WorkloadContext,
 } from '@calico/libcalico';
-import { createNetns, deleteNetns, inNs, requireRoot, runId } from '../../../test/helpers/netns.js';
+import { createNetns, deleteNetns, inNs, requireRoot, runId, linkNames } from '../../../test/helpers/netns.js';
 import { startEtcd, type TestEtcd } from '../../../test/helpers/etcd.js';
 
 const id = runId();
@@ -45,10 +45,6 @@ async function newNetns(name: string): Promise<string> {
   return nsPath(name);
 }
 
-async function links(ns: string): Promise<string[]> {
-  const r = await inNs(ns, ['ip', '-j', 'link', 'show']);
-  return (JSON.parse(r.stdout) as { ifname: string }[]).map((l) => l.ifname);
-}
 
 async function ping(ns: string, ip: string): Promise<boolean> {
   const r = await inNs(ns, ['ping', '-c', '1', '-W', '2', ip], { allowFail: true });
@@ -145,8 +141,8 @@ describe('attachWorkload / detachWorkload', () => {
     await removeContainerIps({ netnsPath: ctrPath, containerIfName: 'eth0', ips: [extra] }); // idempotent
 
     await detachWorkload({ hostIfName: hostIf, hostNetns: nsPath(HOST) });
-    expect(await links(HOST)).not.toContain(hostIf);
-    expect(await links(ctr)).not.toContain('eth0');
+    expect(await linkNames(HOST)).not.toContain(hostIf);
+    expect(await linkNames(ctr)).not.toContain('eth0');
     // the kernel dropped the /32 route with the device
     expect((await inNs(HOST, ['ip', 'route'])).stdout).not.toContain(ip4);
     await detachWorkload({ hostIfName: hostIf, hostNetns: nsPath(HOST) }); // idempotent
@@ -160,7 +156,7 @@ describe('attachWorkload / detachWorkload', () => {
     await expect(
       attachWorkload({ netnsPath: ctrPath, hostNetns: nsPath(HOST), hostIfName: hostIf, containerIfName: 'eth0', ipv4: [`198.18.${octet}.20`], ipv6: [] }),
     ).rejects.toThrow(/already exists/);
-    expect(await links(HOST)).not.toContain(hostIf);
+    expect(await linkNames(HOST)).not.toContain(hostIf);
   });
 
   it('does not delete a host interface that already existed', async () => {
@@ -171,8 +167,8 @@ describe('attachWorkload / detachWorkload', () => {
     await expect(
       attachWorkload({ netnsPath: ctrPath, hostNetns: nsPath(HOST), hostIfName: hostIf, containerIfName: 'eth0', ipv4: [`198.18.${octet}.21`], ipv6: [] }),
     ).rejects.toThrow(/already exists/);
-    expect(await links(HOST)).toContain(hostIf);
-    expect(await links(ctr)).not.toContain('eth0');
+    expect(await linkNames(HOST)).toContain(hostIf);
+    expect(await linkNames(ctr)).not.toContain('eth0');
     await run(['ip', '-n', HOST, 'link', 'del', hostIf]);
   });
 
@@ -185,8 +181,8 @@ describe('attachWorkload / detachWorkload', () => {
     await expect(
       attachWorkload({ netnsPath: ctrPath, hostNetns: nsPath(HOST), hostIfName: hostIf, containerIfName: 'eth0', ipv4: [ip, ip], ipv6: [] }),
     ).rejects.toThrow();
-    expect(await links(HOST)).not.toContain(hostIf);
-    expect(await links(ctr)).not.toContain('eth0');
+    expect(await linkNames(HOST)).not.toContain(hostIf);
+    expect(await linkNames(ctr)).not.toContain('eth0');
   });
 
   it('rejects bad input before touching the kernel, naming the field', async () => {
@@ -195,7 +191,7 @@ describe('attachWorkload / detachWorkload', () => {
     await expect(attachWorkload({ ...base, netnsPath: nsPath(HOST), containerIfName: 'a-very-long-interface' })).rejects.toThrow(/containerIfName/);
     await expect(attachWorkload({ ...base, netnsPath: nsPath(HOST), ipv4: ['fd00::1'] })).rejects.toThrow(/ipv4/);
     await expect(attachWorkload({ ...base, netnsPath: nsPath(HOST), ipv4: ['300.1.1.1'] })).rejects.toThrow(/ipv4/);
-    expect(await links(HOST)).not.toContain(base.hostIfName);
+    expect(await linkNames(HOST)).not.toContain(base.hostIfName);
   });
 });
 
@@ -214,7 +210,7 @@ describe('createHostVeth (runtimes that move the container end themselves)', () 
     expect(p.mtu).toBe(1450);
     await expect(createHostVeth({ hostIfName: hostIf, peerIfName: `tmq${id}`, hostNetns: nsPath(HOST) })).rejects.toThrow(/already exists/);
     await detachWorkload({ hostIfName: hostIf, hostNetns: nsPath(HOST) });
-    const left = await links(HOST);
+    const left = await linkNames(HOST);
     expect(left).not.toContain(hostIf);
     expect(left).not.toContain(peer);
     expect(left).not.toContain(`tmq${id}`);
@@ -263,7 +259,7 @@ describe('addWorkload / removeWorkload (real etcd, IPAM, netns)', () => {
     expect(nets[1]).toMatch(/^fd00:19:.*\/128$/);
     const ips = nets.map((n) => n.split('/')[0]!);
     expect((await ctx.ipam.ipsByHandle(handleOf('wa'))).sort()).toEqual([...ips].sort());
-    expect(await links(HOST)).toContain(wep.spec.interfaceName);
+    expect(await linkNames(HOST)).toContain(wep.spec.interfaceName);
     const eth0 = JSON.parse((await inNs(`plw${id}a`, ['ip', '-j', 'addr', 'show', 'eth0'])).stdout)[0];
     expect(eth0.address).toBe(wep.spec.mac);
     // stored as written
@@ -279,7 +275,7 @@ describe('addWorkload / removeWorkload (real etcd, IPAM, netns)', () => {
 
     const removed = await removeWorkload(ctx, { ...ref('wa'), hostNetns: nsPath(HOST) });
     expect(removed?.metadata.name).toBe(wep.metadata.name);
-    expect(await links(HOST)).not.toContain(wep.spec.interfaceName);
+    expect(await linkNames(HOST)).not.toContain(wep.spec.interfaceName);
     expect(await client.tryGet('WorkloadEndpoint', wep.metadata.name, 'default')).toBeUndefined();
     expect(await ctx.ipam.ipsByHandle(handleOf('wa'))).toEqual([]);
     for (const ip of ips) expect(await ctx.ipam.getAttributes(ip)).toBeUndefined();
@@ -298,8 +294,8 @@ describe('addWorkload / removeWorkload (real etcd, IPAM, netns)', () => {
     await expect(addWorkload(ctx, { ...ref('wc'), netnsPath: other, hostNetns: nsPath(HOST), ips: ['198.18.200.1'] })).rejects.toThrow(/not in any IP pool/);
     // neither attempt left anything
     expect(await ctx.ipam.ipsByHandle(handleOf('wc'))).toEqual([]);
-    expect(await links(HOST)).not.toContain(hostInterfaceName(`${node.replace(/-/g, '--')}-test-wc-eth0`));
-    expect(await links(`plw${id}c`)).not.toContain('eth0');
+    expect(await linkNames(HOST)).not.toContain(hostInterfaceName(`${node.replace(/-/g, '--')}-test-wc-eth0`));
+    expect(await linkNames(`plw${id}c`)).not.toContain('eth0');
     // the same workload endpoint twice is refused before allocating
     await expect(addWorkload(ctx, { ...ref('wb'), netnsPath: ctrPath, hostNetns: nsPath(HOST), num4: 1 })).rejects.toThrow(/already exists/);
     expect(await ctx.ipam.ipsByHandle(handleOf('wb'))).toEqual([ip]);
@@ -317,7 +313,7 @@ describe('addWorkload / removeWorkload (real etcd, IPAM, netns)', () => {
     expect(await client.tryGet('WorkloadEndpoint', name, 'default')).toBeUndefined();
     expect(await ctx.ipam.ipsByHandle(handleOf('wd'))).toEqual([]);
     expect(await ctx.ipam.getAttributes(ip)).toBeUndefined();
-    expect(await links(HOST)).not.toContain(hostInterfaceName(name));
+    expect(await linkNames(HOST)).not.toContain(hostInterfaceName(name));
     // bad input is refused before anything is allocated
     await expect(addWorkload(ctx, { ...ref('wd'), netnsPath: ctrPath, hostNetns: nsPath(HOST), num4: 1, labels: { 'bad key!': 'x' } })).rejects.toThrow(ValidationError);
     await expect(addWorkload(ctx, { ...ref('wd'), netnsPath: ctrPath, hostNetns: nsPath(HOST) })).rejects.toThrow(/at least one address/);

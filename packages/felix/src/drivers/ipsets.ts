@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { EarlyRead } from './readback.js';
 import type { Runner } from './runner.js';
 
 export type IpsetType = 'hash:ip' | 'hash:net';
@@ -80,7 +81,15 @@ export class IpsetsDriver {
 
   invalidate(): void {
     this.kernel = undefined;
+    this.read.forget();
   }
+
+  /** Start reading the kernel back now (see Dataplane.prefetch). */
+  prefetch(): void {
+    if (!this.kernel) this.read.start();
+  }
+
+  private readonly read = new EarlyRead(() => this.readKernel());
 
   private async readKernel(): Promise<Map<string, KernelSet>> {
     const res = await this.run(['ipset', 'save']);
@@ -101,7 +110,7 @@ export class IpsetsDriver {
   async applyUpdates(): Promise<void> {
     let names: Iterable<string> = this.dirty;
     if (!this.kernel) {
-      this.kernel = await this.readKernel();
+      this.kernel = await this.read.collect();
       names = new Set([...this.desired.keys(), ...this.dirty]);
     }
     const kernel = this.kernel;

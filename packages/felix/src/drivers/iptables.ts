@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { CHAIN_PREFIX, ruleHashes, RULE_HASH_LEN, RULE_HASH_PREFIX } from '../names.js';
 import type { IptRule } from '../rules/types.js';
+import { EarlyRead } from './readback.js';
 import type { Runner } from './runner.js';
 
 /** Which iptables binaries to run: `iptables-nft-restore`, `ip6tables-legacy-save`, ... */
@@ -135,18 +136,22 @@ export class IptablesTable {
   /** Forget what we believe the kernel holds: the next apply re-reads and repairs everything. */
   invalidate(): void {
     this.kernel = undefined;
-    this.reading = undefined;
+    this.read.forget();
+  }
+
+  /** Start reading the kernel back now (see Dataplane.prefetch). */
+  prefetch(): void {
+    if (!this.kernel) this.read.start();
   }
 
   get pending(): boolean {
     return this.dirty.size > 0 || !this.kernel;
   }
 
-  /** a read-back in flight (started early by prefetch, or by apply) */
-  private reading?: Promise<Map<string, KernelChain>>;
-
   /** policies of the built-in chains, from the last read */
   private builtins = new Map<string, string>();
+
+  private readonly read = new EarlyRead(() => this.readKernel());
 
   private async readKernel(): Promise<Map<string, KernelChain>> {
     this.counters.save();
@@ -173,12 +178,7 @@ export class IptablesTable {
   /** Read the kernel back if we do not know what it holds (start, refresh, after a failure). */
   async readIfNeeded(): Promise<void> {
     if (this.kernel) return;
-    const reading = (this.reading ??= this.readKernel());
-    try {
-      this.kernel = await reading;
-    } finally {
-      if (this.reading === reading) this.reading = undefined;
-    }
+    this.kernel = await this.read.collect();
     // Full check on the next apply: every desired chain, every insertion, every leftover of ours.
     this.fullCheck = true;
   }

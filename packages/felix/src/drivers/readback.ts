@@ -1,30 +1,29 @@
 /**
- * A read-back of the kernel that may already be in flight: the first apply
- * starts every driver's read early (Dataplane.prefetch, while the calculation
- * runs) and awaits the same read later instead of running the tool again.
+ * A kernel read-back that can be started early: the first apply starts every
+ * driver's read (Dataplane.prefetch) while the calculation still runs, and the
+ * driver collects that read when it needs it instead of running the tool again.
  */
-export class InFlightRead<T> {
-  private reading?: Promise<T>;
+export class EarlyRead<T> {
+  private started?: Promise<T>;
 
   constructor(private readonly read: () => Promise<T>) {}
 
-  /** Start the read (or join the one in flight). A failed read is not kept: the next call runs it again. */
-  get(): Promise<T> {
-    const reading = (this.reading ??= this.read());
-    void reading.then(
-      () => this.reading === reading && (this.reading = undefined),
-      () => this.reading === reading && (this.reading = undefined),
-    );
-    return reading;
-  }
-
-  /** Start the read now, to be collected by a later get(). */
+  /** Start the read now; a failure is reported to whoever collects it. */
   start(): void {
-    this.get().catch(() => {}); // the apply that collects it reports a failure
+    if (this.started) return;
+    this.started = this.read();
+    this.started.catch(() => {});
   }
 
-  /** A read in flight may predate the drift to be repaired: the next get() runs a fresh one. */
+  /** The read started earlier, or a new one. */
+  collect(): Promise<T> {
+    const r = this.started ?? this.read();
+    this.started = undefined;
+    return r;
+  }
+
+  /** A read started earlier may predate the drift to be repaired: the next collect() reads afresh. */
   forget(): void {
-    this.reading = undefined;
+    this.started = undefined;
   }
 }

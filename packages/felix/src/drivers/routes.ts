@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { ROUTE_PROTO } from '../names.js';
+import { EarlyRead } from './readback.js';
 import type { Runner } from './runner.js';
 
 export interface RouteCounters {
@@ -43,7 +44,15 @@ export class RouteTable {
 
   invalidate(): void {
     this.kernel = undefined;
+    this.read.forget();
   }
+
+  /** Start reading the kernel back now (see Dataplane.prefetch). */
+  prefetch(): void {
+    if (!this.kernel) this.read.start();
+  }
+
+  private readonly read = new EarlyRead(() => this.readKernel());
 
   get pending(): boolean {
     return this.dirty.size > 0 || !this.kernel;
@@ -60,14 +69,17 @@ export class RouteTable {
     return routes;
   }
 
-  /** Returns the number of routes that could not be programmed (they stay pending). */
-  async apply(): Promise<number> {
-    let dsts: Iterable<string> = this.dirty;
+  /**
+   * Returns the number of routes that could not be programmed (they stay
+   * pending). `family` limits the pass to IPv4 or IPv6 routes.
+   */
+  async apply(family?: 4 | 6): Promise<number> {
     if (!this.kernel) {
-      this.kernel = await this.readKernel();
-      dsts = new Set([...this.desired.keys(), ...this.kernel.keys(), ...this.dirty]);
+      this.kernel = await this.read.collect();
+      for (const dst of [...this.desired.keys(), ...this.kernel.keys()]) this.dirty.add(dst);
     }
     const kernel = this.kernel;
+    const dsts = family ? [...this.dirty].filter((dst) => dst.includes(':') === (family === 6)) : [...this.dirty];
     const lines: string[] = [];
     const lineDst: string[] = [];
     for (const dst of dsts) {
@@ -82,7 +94,7 @@ export class RouteTable {
       }
       lineDst.push(dst);
     }
-    this.dirty.clear();
+    for (const dst of dsts) this.dirty.delete(dst);
     if (!lines.length) return 0;
     this.counters.batch();
     this.counters.routesWritten(lines.length);
