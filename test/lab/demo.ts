@@ -163,6 +163,11 @@ async function main(): Promise<number> {
     const routes = [...(await lab.birdRoutes(h1)), ...(await lab.birdRoutes(h1, true))];
     console.log(`\n${bold(`Routes BIRD put in ${h1.name}'s kernel`)} (each host's block via that host; blackhole = ${h1.name}'s own block)`);
     for (const r of routes) console.log(`  ${r.trim()}`);
+    // the datastore side of the same picture, as an operator would look at it
+    for (const args of [['bgp', 'node-mesh'], ['bgp', 'default-node-as'], ['pool', 'show'], ['ipam', 'show', '--show-blocks'], ['endpoint', 'show']]) {
+      const r = await lab.calicoctl('fabric', args);
+      console.log(`\n${bold(`calicoctl ${args.join(' ')}`)}\n${r.stdout.trimEnd()}`);
+    }
     const cells = await step('connectivity matrix', () => connectivity(lab, ws));
     ok = printMatrix(ws, cells);
     if (values.keep) {

@@ -125,6 +125,18 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     this.endpointMgr.finish();
   }
 
+  /**
+   * Start every driver's read-back now, before the first calculation pass: the
+   * tools run on another core while the calculation keeps this one busy, and
+   * the apply that follows collects their output.
+   */
+  prefetch(): void {
+    const o = this.out;
+    o.ipsets.prefetch();
+    for (const v of o.versions) (o.nat[v].prefetch(), o.filter[v].prefetch());
+    o.routes.prefetch();
+  }
+
   /** Re-read part of the kernel on the next apply and repair what drifted. */
   refresh(kind: RefreshKind): void {
     if (kind === 'iptables') for (const v of this.out.versions) (this.out.filter[v].invalidate(), this.out.nat[v].invalidate());
@@ -142,8 +154,10 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
   /**
    * Write everything pending, in an order that never leaves a rule pointing
    * at a missing set or chain: sets (create/fill) → iptables (with the
-   * sysctls meanwhile) → sets (destroy) → routes. Returns true if something
-   * must be retried.
+   * sysctls meanwhile) → sets (destroy) → routes. A family's routes go in as
+   * soon as that family's tables are written (the IPv4 routes while the IPv6
+   * tables are restored): a route of one family never carries traffic that
+   * the other family's rules police. Returns true if something must be retried.
    */
   async apply(): Promise<boolean> {
     const started = Date.now();
@@ -163,6 +177,13 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
         return false;
       }
     };
+    const routes = (family?: IpVersion) =>
+      stage(family ? `routes${family}` : 'routes', async () => {
+        if ((await o.routes.apply(family)) > 0) retry = true;
+      });
+    /** routes written early, per family, once that family's tables are in place */
+    let earlyRoutes: Promise<unknown> = Promise.resolve();
+    const early = new Set<IpVersion>();
     if (await stage('ipsets', () => o.ipsets.applyUpdates())) {
       // nat before filter: on a cold start its few chains go in before the big
       // filter table (each restore's cost grows with the whole netns ruleset).
@@ -174,7 +195,13 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
         // One table at a time: concurrent iptables-nft-restores in one netns
         // make each other re-read the ruleset (the nft generation moves) and
         // retry, which costs more than it saves (measured).
-        for (const t of tables) ok = (await stage(`iptables ${t.table}${t.version}`, () => t.apply())) && ok;
+        for (const v of o.versions) {
+          let family = true;
+          for (const t of [o.nat[v], o.filter[v]]) family = (await stage(`iptables ${t.table}${t.version}`, () => t.apply())) && family;
+          // One family at a time, so the two route passes never overlap.
+          if (family) (early.add(v), (earlyRoutes = earlyRoutes.then(() => routes(v))));
+          ok &&= family;
+        }
         return ok;
       })();
       // Sysctls are independent of iptables: write them while the restores run.
@@ -184,9 +211,10 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
       if (await writes) await stage('ipset removal', () => o.ipsets.applyDeletions());
     }
     // Routes last: traffic reaches a workload only once its policy is in place.
-    await stage('routes', async () => {
-      if ((await o.routes.apply()) > 0) retry = true;
-    });
+    // A family whose tables failed still gets its routes here (the retry repairs the tables).
+    await earlyRoutes;
+    const late = o.versions.filter((v) => !early.has(v));
+    if (late.length) await routes(late.length === o.versions.length ? undefined : late[0]);
     this.m.applies();
     const ms = Date.now() - started;
     this.m.applyMs(ms);

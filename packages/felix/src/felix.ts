@@ -186,6 +186,7 @@ export class Felix implements CalcSink {
       profile: (n) => this.calc.profiles.get(n),
       matchers: this.calc.matchers,
     });
+    this.dp.prefetch();
     const every = (ms: number, f: () => void) => ms > 0 && this.intervals.push(setInterval(f, ms));
     every(cfg.iptablesRefreshInterval, () => (this.dp!.refresh('iptables'), this.schedule()));
     every(cfg.ipsetsRefreshInterval, () => (this.dp!.refresh('ipsets'), this.schedule()));

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * Names of every kernel object felix owns, and the kernel's length limits.
@@ -16,7 +16,8 @@ export const RULE_HASH_LEN = 16;
 
 export type IpVersion = 4 | 6;
 
-const b64url = (data: string, alg = 'sha256'): string => createHash(alg).update(data).digest('base64url');
+// crypto.hash (one-shot) costs a third of createHash()…digest() for short inputs: ~50k rule hashes at 1,000 endpoints.
+const b64url = (data: string, alg = 'sha256'): string => hash(alg, data, 'base64url');
 
 /** prefix+id if it fits in `max`, else prefix + '_' + hash of id (Calico's GetLengthLimitedID). */
 export function lengthLimited(prefix: string, id: string, max: number): string {
@@ -63,7 +64,7 @@ export const MASQ_POOLS_SET = 'masq-ipam-pools';
 export function ruleHashes(chain: string, rules: readonly string[]): string[] {
   let prev = chain;
   return rules.map((r) => {
-    prev = createHash('sha224').update(prev).update('\0').update(r).digest('base64url').slice(0, RULE_HASH_LEN);
+    prev = b64url(`${prev}\0${r}`, 'sha224').slice(0, RULE_HASH_LEN);
     return prev;
   });
 }

@@ -37,6 +37,19 @@ async function raw(key: string): Promise<unknown> {
 }
 
 describe('autoAssign', () => {
+  it('adds an address of another family to an existing handle from the first block it claims', async () => {
+    // `container ip add` does this: the handle already holds the IPv4 address.
+    await pool('p4', '198.18.0.0/24');
+    await pool('p6', 'fd00:18::/112');
+    const ipam = new Ipam(ds);
+    await ipam.autoAssign({ num4: 1, num6: 0, handleId: 'net.c2', hostname: 'node1', pools: ['198.18.0.0/24'] });
+    const r = await ipam.autoAssign({ num4: 0, num6: 1, handleId: 'net.c2', hostname: 'node1', pools: ['fd00:18::/112'] });
+    expect(r.ipv6).toHaveLength(1);
+    const affinities = (await ds.list('/calico/ipam/v2/host/node1/ipv6/block/')).kvs;
+    expect(affinities).toHaveLength(1);
+    expect((await ipam.ipsByHandle('net.c2')).length).toBe(2);
+  });
+
   it('allocates IPv4 and IPv6 from a block affine to the host and records the handle', async () => {
     await pool('p4', '198.18.0.0/24');
     await pool('p6', 'fd00:18::/120');

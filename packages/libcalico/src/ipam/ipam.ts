@@ -411,8 +411,12 @@ export class Ipam {
       }
       call.lostRace(`block ${cidr}`);
       if (add) call.handleKv = res.current[0]!;
+      const tried = kv;
       kv = res.current[ops.length - 1]; // null: the block is gone
-      if (kv && opts.yieldOnConflict) {
+      // Only the handle moved (e.g. the handle already held addresses of
+      // another family): the block is still ours to use, retry it at once.
+      const blockMoved = kv?.revision !== tried.revision;
+      if (kv && blockMoved && opts.yieldOnConflict) {
         const now = this.parseBlock(kv);
         if (now) this.blocks.set(key, { kv, free: now.freeCount, at: Date.now() });
         return { ips: [], contended: true };
