@@ -84,7 +84,8 @@ export class Felix implements CalcSink {
           this.m.inSync(this.state.inSync ? 1 : 0);
           if (s === 'resyncing' && was) this.m.resyncs();
           o.log.info({ status: s }, s === 'in-sync' ? 'in sync with the datastore' : 'lost the datastore; keeping the dataplane as it is');
-          this.schedule();
+          // The first apply has nothing to wait for: the whole snapshot is in.
+          this.schedule(this.dp ? undefined : 0);
         },
       },
       o.log.child({ part: 'syncer' }),
