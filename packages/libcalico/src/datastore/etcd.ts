@@ -2,6 +2,7 @@ import { Etcd3, type IOptions, type IKeyValue, type Watcher, type IWatchResponse
 import { noop } from 'cockatiel';
 import { DatastoreError } from '../errors.js';
 import { readFileIf, type EtcdConfig } from '../config.js';
+import { casOne } from './cas.js';
 import type { CasOp, CasResult, Datastore, KV, KVList, Watch, WatchEvent, WatchHandlers } from './types.js';
 
 const toKV = (kv: IKeyValue): KV => ({
@@ -65,33 +66,11 @@ export class EtcdDatastore implements Datastore {
   }
 
   async create(key: string, value: string): Promise<KV> {
-    let res;
-    try {
-      res = await this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value)).commit();
-    } catch (e) {
-      throw this.wrap(e, key);
-    }
-    if (!res.succeeded) throw new DatastoreError('AlreadyExists', `${key} already exists`, key);
-    return { key, value, revision: String(res.header.revision) };
+    return (await casOne(this, { key, value, revision: null }))!;
   }
 
   async update(key: string, value: string, revision: string): Promise<KV> {
-    let res;
-    try {
-      res = await this.client
-        .if(key, 'Mod', '==', revision)
-        .then(this.client.put(key).value(value))
-        .else(this.client.get(key))
-        .commit();
-    } catch (e) {
-      throw this.wrap(e, key);
-    }
-    if (!res.succeeded) {
-      const found = res.responses[0]?.response_range?.kvs?.length;
-      if (!found) throw new DatastoreError('NotFound', `${key} does not exist`, key);
-      throw new DatastoreError('Conflict', `${key} was modified concurrently (revision ${revision} is stale)`, key);
-    }
-    return { key, value, revision: String(res.header.revision) };
+    return (await casOne(this, { key, value, revision }))!;
   }
 
   async put(key: string, value: string): Promise<KV> {
@@ -104,18 +83,14 @@ export class EtcdDatastore implements Datastore {
   }
 
   async delete(key: string, revision?: string): Promise<void> {
+    if (revision !== undefined) return void (await casOne(this, { key, value: null, revision }));
     let res;
     try {
-      const cmp = revision === undefined ? this.client.if(key, 'Create', '>', 0) : this.client.if(key, 'Mod', '==', revision);
-      res = await cmp.then(this.client.delete().key(key)).else(this.client.get(key)).commit();
+      res = await this.client.delete().key(key).exec();
     } catch (e) {
       throw this.wrap(e, key);
     }
-    if (!res.succeeded) {
-      const found = res.responses[0]?.response_range?.kvs?.length;
-      if (!found) throw new DatastoreError('NotFound', `${key} does not exist`, key);
-      throw new DatastoreError('Conflict', `${key} was modified concurrently (revision ${revision} is stale)`, key);
-    }
+    if (res.deleted === '0') throw new DatastoreError('NotFound', `${key} does not exist`, key);
   }
 
   async commit(ops: CasOp[]): Promise<CasResult> {

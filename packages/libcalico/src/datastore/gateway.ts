@@ -7,6 +7,7 @@ import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { DatastoreError } from '../errors.js';
 import { readFileIf, type EtcdConfig } from '../config.js';
+import { casOne } from './cas.js';
 import type { CasOp, CasResult, Datastore, KV, KVList, Watch, WatchHandlers } from './types.js';
 
 interface GwKV {
@@ -125,38 +126,12 @@ export class GatewayDatastore implements Datastore {
     return { kvs: (res.kvs ?? []).map(toKV), revision: res.header.revision };
   }
 
-  private txn(key: string, compare: object, success: object): Promise<GwTxn> {
-    return this.call<GwTxn>(
-      '/v3/kv/txn',
-      { compare: [{ key: b64(key), ...compare }], success: [success], failure: [{ request_range: { key: b64(key) } }] },
-      key,
-    );
-  }
-
-  /** After a failed compare: gone (NotFound) or moved (Conflict). */
-  private failed(res: GwTxn, key: string, revision?: string): DatastoreError {
-    if (!res.responses?.[0]?.response_range?.kvs?.length) return new DatastoreError('NotFound', `${key} does not exist`, key);
-    return new DatastoreError('Conflict', `${key} was modified concurrently (revision ${revision} is stale)`, key);
-  }
-
   async create(key: string, value: string): Promise<KV> {
-    const res = await this.txn(
-      key,
-      { target: 'CREATE', result: 'EQUAL', create_revision: '0' },
-      { request_put: { key: b64(key), value: b64(value) } },
-    );
-    if (!res.succeeded) throw new DatastoreError('AlreadyExists', `${key} already exists`, key);
-    return { key, value, revision: res.header.revision };
+    return (await casOne(this, { key, value, revision: null }))!;
   }
 
   async update(key: string, value: string, revision: string): Promise<KV> {
-    const res = await this.txn(
-      key,
-      { target: 'MOD', result: 'EQUAL', mod_revision: revision },
-      { request_put: { key: b64(key), value: b64(value) } },
-    );
-    if (!res.succeeded) throw this.failed(res, key, revision);
-    return { key, value, revision: res.header.revision };
+    return (await casOne(this, { key, value, revision }))!;
   }
 
   async put(key: string, value: string): Promise<KV> {
@@ -165,12 +140,9 @@ export class GatewayDatastore implements Datastore {
   }
 
   async delete(key: string, revision?: string): Promise<void> {
-    const compare =
-      revision === undefined
-        ? { target: 'CREATE', result: 'GREATER', create_revision: '0' }
-        : { target: 'MOD', result: 'EQUAL', mod_revision: revision };
-    const res = await this.txn(key, compare, { request_delete_range: { key: b64(key) } });
-    if (!res.succeeded) throw this.failed(res, key, revision);
+    if (revision !== undefined) return void (await casOne(this, { key, value: null, revision }));
+    const res = await this.call<{ deleted?: string }>('/v3/kv/deleterange', { key: b64(key) }, key);
+    if (!Number(res.deleted ?? 0)) throw new DatastoreError('NotFound', `${key} does not exist`, key);
   }
 
   async commit(ops: CasOp[]): Promise<CasResult> {

@@ -1,4 +1,5 @@
 import { DatastoreError } from '../errors.js';
+import { casOne } from './cas.js';
 import type { CasOp, CasResult, Datastore, KV, KVList, Watch, WatchEvent, WatchHandlers } from './types.js';
 
 /**
@@ -37,15 +38,11 @@ export class MemoryDatastore implements Datastore {
   }
 
   async create(key: string, value: string): Promise<KV> {
-    if (this.data.has(key)) throw new DatastoreError('AlreadyExists', `${key} already exists`, key);
-    return this.write(key, value);
+    return (await casOne(this, { key, value, revision: null }))!;
   }
 
   async update(key: string, value: string, revision: string): Promise<KV> {
-    const cur = this.data.get(key);
-    if (!cur) throw new DatastoreError('NotFound', `${key} does not exist`, key);
-    if (cur.revision !== revision) throw new DatastoreError('Conflict', `${key} was modified concurrently (revision ${revision} is stale)`, key);
-    return this.write(key, value);
+    return (await casOne(this, { key, value, revision }))!;
   }
 
   async put(key: string, value: string): Promise<KV> {
@@ -53,12 +50,8 @@ export class MemoryDatastore implements Datastore {
   }
 
   async delete(key: string, revision?: string): Promise<void> {
-    const cur = this.data.get(key);
-    if (!cur) throw new DatastoreError('NotFound', `${key} does not exist`, key);
-    if (revision !== undefined && cur.revision !== revision) {
-      throw new DatastoreError('Conflict', `${key} was modified concurrently (revision ${revision} is stale)`, key);
-    }
-    this.data.delete(key);
+    if (revision !== undefined) return void (await casOne(this, { key, value: null, revision }));
+    if (!this.data.delete(key)) throw new DatastoreError('NotFound', `${key} does not exist`, key);
     this.emit({ type: 'delete', key, revision: String(++this.rev) });
   }
 

@@ -1,5 +1,5 @@
 import { ValidationError, isCode } from '../errors.js';
-import type { Datastore, KV } from '../datastore/types.js';
+import type { CasOp, Datastore, KV } from '../datastore/types.js';
 import type { Logger } from '../log.js';
 import { cidrContains, cidrContainsIp, cidrsOverlap, enclosing, formatCidr, formatIp, parseCidr, parseIp, subnetAt, subnetCount, type Cidr, type Family } from '../net.js';
 import { ResourceClient } from '../resources/client.js';
@@ -28,7 +28,7 @@ import {
   type IpamPool,
 } from './model.js';
 import { checkIpam, type IpamCheckReport } from './report.js';
-import { IpamStore, isLostRace, type WriteOp } from './store.js';
+import { IpamStore, isLostRace } from './store.js';
 
 export interface IpamOptions {
   /** CAS conflicts tolerated per operation before "Max retries" (Calico: 100) */
@@ -395,15 +395,15 @@ export class Ipam {
       // The handle grows in the same commit as the block (one etcd txn).
       const spare = (call.reserved.get(cidr) ?? 0) - (call.used.get(cidr) ?? 0);
       const add = Math.max(0, take - spare);
-      const ops: WriteOp[] = [];
+      const ops: CasOp[] = [];
       if (add) ops.push(this.handleOp(call.handleId, call.handleKv, (counts) => (counts[cidr] = (counts[cidr] ?? 0) + add)));
-      ops.push({ key, value: block.serialize(), prev: kv });
+      ops.push({ key, value: block.serialize(), revision: kv.revision });
       const res = await this.store.commit(ops);
-      if (add && res.ok) {
+      if (add && res.succeeded) {
         call.handleKv = res.kvs[0]!;
         call.reserved.set(cidr, (call.reserved.get(cidr) ?? 0) + add);
       }
-      if (res.ok) {
+      if (res.succeeded) {
         this.blocks.set(key, { kv: res.kvs[ops.length - 1]!, free: block.freeCount, at: Date.now() });
         call.used.set(cidr, (call.used.get(cidr) ?? 0) + ips.length);
         for (const ip of ips) call.ips.push({ family, block: cidr, ip });
@@ -425,12 +425,12 @@ export class Ipam {
   }
 
   /** A CAS write of a handle record changed by `change` (a delete when it counts nothing). */
-  private handleOp(handleId: string, prev: KV | null, change: (counts: Record<string, number>) => void): WriteOp {
+  private handleOp(handleId: string, prev: KV | null, change: (counts: Record<string, number>) => void): CasOp {
     const counts = prev ? parseHandle(prev.value, handleId).block : {};
     change(counts);
     for (const k of Object.keys(counts)) if (!(counts[k]! > 0)) delete counts[k];
     const value = Object.keys(counts).length ? JSON.stringify({ id: handleId, block: counts }) : null;
-    return { key: handleKey(handleId), value, prev };
+    return { key: handleKey(handleId), value, revision: prev?.revision ?? null };
   }
 
   /**
@@ -776,7 +776,7 @@ export class Ipam {
         hkv = await this.store.get(hKey);
         continue;
       }
-      const ops: WriteOp[] = [];
+      const ops: CasOp[] = [];
       let ips: string[] = [];
       let cidr: Cidr | undefined;
       try {
@@ -798,18 +798,18 @@ export class Ipam {
           ips = ords.map((o) => block.ipAt(o));
           block.release(ords);
           left = block.isEmpty && !block.host ? undefined : block;
-          ops.push({ key, value: left ? left.serialize() : null, prev: bkv });
+          ops.push({ key, value: left ? left.serialize() : null, revision: bkv.revision });
         }
       }
       ops.push(this.handleOp(handleId, hkv, (counts) => delete counts[text]));
       const res = await this.store.commit(ops);
-      const blockDone = ips.length > 0 && res.ok;
+      const blockDone = ips.length > 0 && res.succeeded;
       if (blockDone && key && cidr) {
         released.push(...ips);
         if (left) this.blocks.set(key, { kv: res.kvs[0]!, free: left.freeCount, at: Date.now() });
         else this.forgetBlock(key, cidr.family, formatCidr(cidr));
       }
-      if (res.ok) {
+      if (res.succeeded) {
         hkv = res.kvs[ops.length - 1]!;
       } else {
         if (++conflicts > this.maxRetries) throw new IpamError('MaxRetries', `Max retries (${this.maxRetries}) hit releasing handle ${handleId}`);

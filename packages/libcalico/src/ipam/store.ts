@@ -1,18 +1,5 @@
 import { DatastoreError, isCode } from '../errors.js';
-import type { Datastore, KV, KVList } from '../datastore/types.js';
-
-/** One write of a commit: `value` null deletes; `prev` null means "must be absent". */
-export interface WriteOp {
-  key: string;
-  value: string | null;
-  prev: KV | null;
-}
-
-export type CommitResult =
-  /** kvs[i] is what op i left (null for a delete) */
-  | { ok: true; kvs: (KV | null)[] }
-  /** Some key moved and nothing was written; `current` is every key as it is now. */
-  | { ok: false; current: (KV | null)[] };
+import type { CasOp, CasResult, Datastore, KV, KVList } from '../datastore/types.js';
 
 /**
  * Datastore access for IPAM: every write is a compare-and-swap, and calls
@@ -71,16 +58,15 @@ export class IpamStore {
    * Several CAS writes as one `Datastore.commit` (all or nothing; a lost race
    * returns the current values in the same round trip).
    */
-  commit(ops: WriteOp[]): Promise<CommitResult> {
+  commit(ops: CasOp[]): Promise<CasResult> {
     return this.retrying(async (ambiguous) => {
       if (ambiguous) {
         // Did the lost answer commit? Then every key holds what we wrote.
         const current = await Promise.all(ops.map((o) => this.ds.get(o.key)));
-        if (ops.every((o, i) => (o.value === null ? !current[i] : current[i]?.value === o.value))) return { ok: true, kvs: current };
-        if (!ops.every((o, i) => (current[i]?.revision ?? null) === (o.prev?.revision ?? null))) return { ok: false, current };
+        if (ops.every((o, i) => (o.value === null ? !current[i] : current[i]?.value === o.value))) return { succeeded: true, kvs: current };
+        if (!ops.every((o, i) => (current[i]?.revision ?? null) === o.revision)) return { succeeded: false, current };
       }
-      const res = await this.ds.commit(ops.map((o) => ({ key: o.key, value: o.value, revision: o.prev?.revision ?? null })));
-      return res.succeeded ? { ok: true, kvs: res.kvs } : { ok: false, current: res.current };
+      return this.ds.commit(ops);
     });
   }
 
