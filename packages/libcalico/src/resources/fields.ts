@@ -188,7 +188,8 @@ export function macField(v: unknown, field = 'mac'): string {
 export function interfaceNameField(v: unknown, field = 'interfaceName'): string {
   if (typeof v !== 'string' || v === '') throw new ValidationError(field, 'is required');
   if (v.length > 15) throw new ValidationError(field, `${JSON.stringify(v)} is longer than 15 characters (the kernel's limit)`);
-  if (/[/:\s]/.test(v) || v === '.' || v === '..') {
+  // a leading '-' would be read as an option by ip(8)
+  if (/[/:\s]/.test(v) || v === '.' || v === '..' || v.startsWith('-')) {
     throw new ValidationError(field, `${JSON.stringify(v)} is not a valid interface name`);
   }
   return v;

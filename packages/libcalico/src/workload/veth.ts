@@ -19,6 +19,7 @@ import { ValidationError } from '../errors.js';
 import { ExecError, run } from '../exec.js';
 import { ipFamily, parseIp } from '../net.js';
 import { undoAndRethrow } from './undo.js';
+import { interfaceNameField } from '../resources/fields.js';
 
 /** The fixed MAC of every host-side veth end (Calico's choice). */
 export const HOST_SIDE_MAC = 'ee:ee:ee:ee:ee:ee';
@@ -39,14 +40,6 @@ export function hostInterfaceName(endpointId: string, prefix = 'cali'): string {
   }
   const hash = createHash('sha1').update(endpointId).digest('hex');
   return prefix + hash.slice(0, MAX_IFNAME - prefix.length);
-}
-
-/** Throw ValidationError(field) unless name is a usable Linux interface name. */
-export function validateInterfaceName(name: string, field: string): void {
-  if (!name || name.length > MAX_IFNAME) throw new ValidationError(field, `${JSON.stringify(name)} must be 1-${MAX_IFNAME} characters`);
-  if (name === '.' || name === '..' || name.startsWith('-') || /[\s/:]/.test(name)) {
-    throw new ValidationError(field, `${JSON.stringify(name)} is not a valid interface name`);
-  }
 }
 
 /** Throw ValidationError(field) unless path names an existing network namespace file. */
@@ -166,8 +159,8 @@ export interface AttachResult {
  * Costs two processes (one more with IPv6, one more when hostNetns is given).
  */
 export async function attachWorkload(o: AttachOptions): Promise<AttachResult> {
-  validateInterfaceName(o.hostIfName, 'hostIfName');
-  validateInterfaceName(o.containerIfName, 'containerIfName');
+  interfaceNameField(o.hostIfName, 'hostIfName');
+  interfaceNameField(o.containerIfName, 'containerIfName');
   validateNetnsPath(o.netnsPath, 'netnsPath');
   if (o.hostNetns !== undefined) validateNetnsPath(o.hostNetns, 'hostNetns');
   checkIps(o.ipv4, 4, 'ipv4');
@@ -237,8 +230,8 @@ export interface HostVethOptions {
  * Rolled back on failure.
  */
 export async function createHostVeth(o: HostVethOptions): Promise<{ peerMac: string }> {
-  validateInterfaceName(o.hostIfName, 'hostIfName');
-  validateInterfaceName(o.peerIfName, 'peerIfName');
+  interfaceNameField(o.hostIfName, 'hostIfName');
+  interfaceNameField(o.peerIfName, 'peerIfName');
   if (o.hostNetns !== undefined) validateNetnsPath(o.hostNetns, 'hostNetns');
   checkMtu(o.mtu);
   const peerMac = randomMac();
@@ -258,7 +251,7 @@ export interface DetachOptions {
 
 /** Delete the veth pair (both ends go together). Succeeds if it is already gone. */
 export async function detachWorkload(o: DetachOptions): Promise<void> {
-  validateInterfaceName(o.hostIfName, 'hostIfName');
+  interfaceNameField(o.hostIfName, 'hostIfName');
   const r = await run(inNetns(o.hostNetns, ['ip', 'link', 'del', o.hostIfName]), { allowFail: true });
   if (r.code !== 0 && !/Cannot find device|does not exist/.test(r.stderr)) {
     throw new ExecError(['ip', 'link', 'del', o.hostIfName], r);
@@ -278,7 +271,7 @@ export interface ContainerIpsOptions {
  */
 export async function addContainerIps(o: ContainerIpsOptions): Promise<void> {
   validateNetnsPath(o.netnsPath, 'netnsPath');
-  validateInterfaceName(o.containerIfName, 'containerIfName');
+  interfaceNameField(o.containerIfName, 'containerIfName');
   const v4 = o.ips.filter((ip) => ipFamily(ip) === 4);
   const v6 = o.ips.filter((ip) => ipFamily(ip) === 6);
   if (v4.length + v6.length !== o.ips.length) throw new ValidationError('ip', `not an IP address in ${o.ips.join(', ')}`);
@@ -295,7 +288,7 @@ export async function addContainerIps(o: ContainerIpsOptions): Promise<void> {
 /** Remove addresses from a running workload; one that is already gone is fine. */
 export async function removeContainerIps(o: ContainerIpsOptions): Promise<void> {
   validateNetnsPath(o.netnsPath, 'netnsPath');
-  validateInterfaceName(o.containerIfName, 'containerIfName');
+  interfaceNameField(o.containerIfName, 'containerIfName');
   for (const ip of o.ips) {
     const family = ipFamily(ip);
     if (!family) throw new ValidationError('ip', `${ip} is not an IP address`);
