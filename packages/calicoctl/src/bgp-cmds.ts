@@ -3,28 +3,25 @@
 import type { Resource, ResourceClient } from '@calico/libcalico';
 import { canonicalIp, ipFamily } from '@calico/libcalico/net';
 import { parseAsNumber } from '@calico/libcalico/resources/fields';
-import type { BGPConfigurationSpec, BGPPeerSpec } from '@calico/libcalico/resources/spec';
+import { ipNameSegment } from '@calico/libcalico/resources/names';
+import { BGP_DEFAULTS, type BGPConfigurationSpec, type BGPPeerSpec } from '@calico/libcalico/resources/spec';
 import { CliError, warnInvalid } from './errors.js';
 import { modifyResource } from './modify.js';
 import { formatTable, listOf, parseOutputFormat, toJson, toYaml } from './output.js';
 import { runFileAction } from './resource-ops.js';
-
-/** Calico's defaults when BGPConfiguration `default` does not exist (calico.md §1.2). */
-export const DEFAULT_AS = 64512;
-export const DEFAULT_MESH = true;
 
 export function defaultBgpConfiguration(): Resource<BGPConfigurationSpec> {
   return {
     apiVersion: 'projectcalico.org/v3',
     kind: 'BGPConfiguration',
     metadata: { name: 'default' },
-    spec: { asNumber: DEFAULT_AS, nodeToNodeMeshEnabled: DEFAULT_MESH, logSeverityScreen: 'Info' },
+    spec: { ...BGP_DEFAULTS, logSeverityScreen: 'Info' },
   };
 }
 
 /** Global BGPPeer name for a peer IP: `198.18.0.1` → `bgppeer-198-18-0-1`, `fd00::1` → `bgppeer-fd00--1`. */
 export function peerName(ip: string): string {
-  return `bgppeer-${canonicalIp(ip).replace(/[.:]/g, '-').replace(/-$/, '-0')}`;
+  return `bgppeer-${ipNameSegment(canonicalIp(ip))}`;
 }
 
 /** Global peers: every node peers with them (per-node peers are `node bgp peer …`). */
@@ -87,7 +84,7 @@ export function setBgpConfig(client: ResourceClient, change: (s: BGPConfiguratio
 }
 
 export async function nodeMesh(client: ResourceClient, value: string | undefined): Promise<string> {
-  if (value === undefined) return (await readBgpConfig(client)).nodeToNodeMeshEnabled ?? DEFAULT_MESH ? 'on' : 'off';
+  if (value === undefined) return (await readBgpConfig(client)).nodeToNodeMeshEnabled ?? BGP_DEFAULTS.nodeToNodeMeshEnabled ? 'on' : 'off';
   if (value !== 'on' && value !== 'off') throw new CliError(`node-mesh: expected on or off, got ${JSON.stringify(value)}`);
   await setBgpConfig(client, (s) => {
     s.nodeToNodeMeshEnabled = value === 'on';
@@ -96,7 +93,7 @@ export async function nodeMesh(client: ResourceClient, value: string | undefined
 }
 
 export async function defaultNodeAs(client: ResourceClient, value: string | undefined): Promise<string> {
-  if (value === undefined) return String((await readBgpConfig(client)).asNumber ?? DEFAULT_AS);
+  if (value === undefined) return String((await readBgpConfig(client)).asNumber ?? BGP_DEFAULTS.asNumber);
   let as: number;
   try {
     as = parseAsNumber(value, 'AS number');

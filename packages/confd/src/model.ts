@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { cidrContains, formatCidr, parseIp, type Cidr, type Family } from '@calico/libcalico/net';
 import { evaluateSelector } from '@calico/libcalico/selector';
+import { BGP_DEFAULTS } from '@calico/libcalico/resources/spec';
 import type { BgpConfigInfo, BgpInput, NodeInfo, PeerInfo } from './inputs.js';
 
 /**
  * The typed view of one BIRD config (bird.cfg for IPv4, bird6.cfg for IPv6).
  * Every decision is made here; the templates only print these fields.
  */
-export const DEFAULT_AS = '64512';
 export const BGP_PORT = 179;
 
 /** Protocol-name prefixes; `calicoctl node status` maps them back to the peer type. */
@@ -117,7 +117,7 @@ export function buildBirdConfig(input: BgpInput, family: Family, opts: ModelOpti
   const me = input.nodes.get(input.nodeName);
   const configOf = (node: string): BgpConfigInfo => input.nodeConfigs.get(node) ?? {};
   const mine = configOf(input.nodeName);
-  const defaultAs = input.defaults.asNumber ?? DEFAULT_AS;
+  const defaultAs = input.defaults.asNumber ?? String(BGP_DEFAULTS.asNumber);
   const asOf = (n: NodeInfo) => n.asNumber ?? defaultAs;
   const listenPortOf = (node: string) => configOf(node).listenPort ?? input.defaults.listenPort;
   const nodeIp = me ? (ipOf(me, family) ?? null) : null;
@@ -141,7 +141,7 @@ export function buildBirdConfig(input: BgpInput, family: Family, opts: ModelOpti
     blocks: [...new Set(blocks.map(formatCidr))],
     pools: [...new Set(pools.map(formatCidr))],
     customFilters: input.customFilters[family],
-    meshEnabled: input.defaults.nodeToNodeMeshEnabled ?? true,
+    meshEnabled: input.defaults.nodeToNodeMeshEnabled ?? BGP_DEFAULTS.nodeToNodeMeshEnabled,
     meshPeers: [],
     globalPeers: [],
     nodePeers: [],

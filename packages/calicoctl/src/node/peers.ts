@@ -2,10 +2,11 @@ import { ValidationError } from '@calico/libcalico/errors';
 import { canonicalIp, ipFamily, isIp } from '@calico/libcalico/net';
 import type { ResourceClient } from '@calico/libcalico';
 import type { BGPPeerSpec } from '@calico/libcalico/resources/spec';
+import { ipNameSegment } from '@calico/libcalico/resources/names';
 import { formatTable } from '../output.js';
 
-/** Name of a per-node peer when none is given: node.<node>.<ip with . and : as ->. */
-export const nodePeerName = (node: string, ip: string) => `node.${node}.${ip.replace(/[.:]/g, '-')}`;
+/** Name of a per-node peer when none is given: node.<node>.<ip as a name segment>. */
+export const nodePeerName = (node: string, ip: string) => `node.${node}.${ipNameSegment(ip)}`;
 
 function peerIp(text: string): string {
   if (!isIp(text)) throw new ValidationError('PEER_IP', `${JSON.stringify(text)} is not an IP address`);

@@ -106,3 +106,12 @@ export function workloadEndpointName(ids: WorkloadEndpointIds): string {
 export function poolNameFromCidr(cidr: string): string {
   return cidr.toLowerCase().replace(/[.:/]/g, '-');
 }
+
+/**
+ * An IP address as a piece of a resource name (BGPPeers named after their
+ * peer): '.' and ':' become '-', and a trailing '-' ("fd00::") becomes '-0'
+ * because a name may not end with one. 198.18.0.1 → 198-18-0-1.
+ */
+export function ipNameSegment(ip: string): string {
+  return ip.toLowerCase().replace(/[.:]/g, '-').replace(/-$/, '-0');
+}

@@ -137,6 +137,9 @@ export interface ServiceCIDR {
   cidr: string;
 }
 
+/** Calico's BGP settings where BGPConfiguration `default` is absent or leaves them unset. */
+export const BGP_DEFAULTS = { asNumber: 64512, nodeToNodeMeshEnabled: true } as const;
+
 export interface BGPConfigurationSpec {
   asNumber?: number;
   nodeToNodeMeshEnabled?: boolean;
