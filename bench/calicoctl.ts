@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { startEtcd } from '../test/helpers/etcd.js';
 import type { Bench, BenchResult } from './types.js';
 
-const MAIN = fileURLToPath(new URL('../packages/calicoctl/dist/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../packages/calicoctl/dist/main.bundle.js', import.meta.url));
 const RUNS = 20;
 const POOLS = 5;
 

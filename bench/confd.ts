@@ -15,7 +15,7 @@ import { startEtcd } from '../test/helpers/etcd.js';
 import { createNetns, deleteNetns, runId } from '../test/helpers/netns.js';
 import type { Bench, BenchResult } from './types.js';
 
-const CONFD = fileURLToPath(new URL('../packages/confd/dist/main.js', import.meta.url));
+const CONFD = fileURLToPath(new URL('../packages/confd/dist/main.bundle.js', import.meta.url));
 const NODES = 50;
 const GLOBAL_PEERS = 50;
 const CHANGES = 30;

@@ -45,12 +45,14 @@ interface Sample {
 
 /** Time one `container add` of `ip` on host A until `probe` (on B) gets a ping answer. */
 async function reach(lab: Lab, a: LabHost, probe: Workload, ip: string): Promise<Sample> {
+  // The container exists before `container add` runs, as with a container runtime.
+  const netns = await lab.workloadNetns();
   const pinger = firstReply(lab, probe, ip, 20_000);
   // give the pinger a moment to start sending, so its start-up is not measured
   await new Promise((r) => setTimeout(r, 100));
   const t0 = Date.now();
   try {
-    await lab.addWorkload(a, { name: `reach-${ip}`, ip, profiles: ['bench'] });
+    await lab.addWorkload(a, { name: `reach-${ip}`, ip, profiles: ['bench'], netns });
   } catch (e) {
     pinger.stop();
     throw e;

@@ -14,7 +14,7 @@ import { requireRoot, runId } from '../helpers/netns.js';
 import { destroySync, labDir, netnsPids, saveState, type LabState } from './cleanup.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const CALICOCTL = join(REPO_ROOT, 'packages/calicoctl/dist/main.js');
+export const CALICOCTL = join(REPO_ROOT, 'packages/calicoctl/dist/main.bundle.js');
 const ECHO = join(REPO_ROOT, 'test/lab/echo.mjs');
 
 export interface LabHost {
@@ -346,13 +346,11 @@ export class Lab {
    */
   async addWorkload(
     host: LabHost,
-    opts: { name?: string; ip?: string; ip6?: string; profiles?: string[] } = {},
+    opts: { name?: string; ip?: string; ip6?: string; profiles?: string[]; netns?: string } = {},
   ): Promise<Workload> {
-    const n = ++this.workloadSeq;
-    const netns = `${this.id}w${n}`;
-    const name = opts.name ?? `w${n}`;
+    const netns = opts.netns ?? (await this.workloadNetns());
+    const name = opts.name ?? netns.slice(this.id.length);
     const profiles = opts.profiles ?? [];
-    await this.addNetns(netns);
     const path = `/var/run/netns/${netns}`;
     const add = ['container', 'add', path, opts.ip ?? 'ipv4', ...profiles.flatMap((p) => ['--profile', p])];
     await this.calicoctl(host, add);
@@ -361,6 +359,13 @@ export class Lab {
     this.workloads.push(w);
     this.log(`workload ${name} on ${host.name}: netns ${netns} ${[w.ip4, w.ip6].filter(Boolean).join(' ')} profiles [${profiles.join(', ')}]`);
     return w;
+  }
+
+  /** A new, empty workload namespace (the "container" before `calicoctl container add`). */
+  async workloadNetns(): Promise<string> {
+    const netns = `${this.id}w${++this.workloadSeq}`;
+    await this.addNetns(netns);
+    return netns;
   }
 
   async removeWorkload(w: Workload): Promise<void> {

@@ -10,7 +10,7 @@ import type { WorkloadEndpoint } from '@calico/libcalico/resources/spec';
 import { createNetns, deleteNetns, inNs, requireRoot, runId, linkNames } from '../../../test/helpers/netns.js';
 import { startEtcd, type TestEtcd } from '../../../test/helpers/etcd.js';
 
-const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../dist/main.bundle.js', import.meta.url));
 const id = runId();
 const octet = parseInt(id.slice(0, 2), 16);
 const HOST = `cch${id}`;

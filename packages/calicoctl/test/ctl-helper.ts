@@ -11,7 +11,7 @@ import { run, type ExecResult } from '@calico/libcalico';
 import { EtcdDatastore } from '@calico/libcalico/datastore/etcd';
 import { parse, parseAllDocuments } from 'yaml';
 
-export const CTL_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+export const CTL_MAIN = fileURLToPath(new URL('../dist/main.bundle.js', import.meta.url));
 
 export interface CtlOptions {
   /** stdin for `-f -` and `rule update` */

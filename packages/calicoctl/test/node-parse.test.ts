@@ -73,7 +73,7 @@ describe('node run flags', () => {
       runArgs: ['--name', 'h1', '--ip', '198.18.0.1'],
       env: { ETCD_ENDPOINTS: 'http://198.18.0.254:2379', NODENAME: 'h1', CALICO_RUN_DIR: '/run/c a', HOME: '/root' },
     });
-    expect(unit).toMatch(/^ExecStart=\S+ \S+calicoctl\/dist\/main\.js node run --foreground --name h1 --ip 198\.18\.0\.1$/m);
+    expect(unit).toMatch(/^ExecStart=\S+ \S+calicoctl\/dist\/main\.bundle\.js node run --foreground --name h1 --ip 198\.18\.0\.1$/m);
     expect(unit).toContain('Environment=ETCD_ENDPOINTS=http://198.18.0.254:2379\n');
     expect(unit).toContain('Environment="CALICO_RUN_DIR=/run/c a"\n');
     expect(unit).not.toContain('HOME');

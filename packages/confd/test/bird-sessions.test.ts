@@ -24,7 +24,7 @@ import { AFFINITY_CONFIRMED } from './helpers.js';
  * reflection: clients learn each other's blocks through the reflector, with
  * the next hop of the client that owns them.
  */
-const CONFD = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const CONFD = fileURLToPath(new URL('../dist/main.bundle.js', import.meta.url));
 const API = 'projectcalico.org/v3';
 const id = runId();
 const hosts = [

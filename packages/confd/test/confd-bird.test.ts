@@ -19,7 +19,7 @@ import { AFFINITY_CONFIRMED, TEMPLATES_DIR } from './helpers.js';
  * recovery once the template is fixed, a malformed record being skipped, and
  * an etcd restart.
  */
-const CONFD = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const CONFD = fileURLToPath(new URL('../dist/main.bundle.js', import.meta.url));
 const id = runId();
 const ns = `cfd-${id}`;
 const NODE = `it-${id}`;

@@ -12,7 +12,7 @@ import { EtcdDatastore } from '@calico/libcalico/datastore/etcd';
 import { freePort } from '../../../test/helpers/etcd.js';
 import { createNetns, deleteNetns, inNs, requireRoot, runId } from '../../../test/helpers/netns.js';
 
-export const FELIX_MAIN = resolve(import.meta.dirname, '../dist/main.js');
+export const FELIX_MAIN = resolve(import.meta.dirname, '../dist/main.bundle.js');
 const ECHO = resolve(import.meta.dirname, 'echo.mjs');
 
 export const RES = '/calico/resources/v3/projectcalico.org';

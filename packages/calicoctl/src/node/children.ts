@@ -23,12 +23,12 @@ export type Backend = 'bird' | 'none';
 /**
  * The command for one of our node binaries: an override from the environment
  * (a .js file runs under this node, anything else is executed as is), else
- * the sibling workspace package's dist main, so no PATH or global install is
- * needed.
+ * the sibling workspace package's bundled main (dist/main.bundle.js), so no
+ * PATH or global install is needed.
  */
 export function nodeBinary(pkg: 'felix' | 'confd', env: NodeJS.ProcessEnv = process.env): string[] {
   const override = env[pkg === 'felix' ? 'CALICO_FELIX_BIN' : 'CALICO_CONFD_BIN'];
-  const path = override || fileURLToPath(import.meta.resolve(`@calico/${pkg}/main`));
+  const path = override || fileURLToPath(import.meta.resolve(`@calico/${pkg}/main.bundle`));
   return /\.[cm]?js$/.test(path) ? [process.execPath, ...NODE_FLAGS[pkg], path] : [path];
 }
 

@@ -18,7 +18,8 @@ const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `"${s.replace(/([
  * felix, confd and BIRD), instead of starting anything now.
  */
 export function systemdUnit(o: InitSystemOptions): string {
-  const main = fileURLToPath(new URL('../main.js', import.meta.url));
+  // the package's bin (resolved through its exports, from dist/ or from the bundle)
+  const main = fileURLToPath(import.meta.resolve('@calico/calicoctl/main.bundle'));
   const env = Object.entries(o.env)
     .filter(([k, v]) => PASSED_ENV.test(k) && v !== undefined && v !== '')
     .sort(([a], [b]) => a.localeCompare(b))

@@ -143,7 +143,8 @@ async function waitGone(pid: number, timeoutMs: number): Promise<void> {
 /** Start the supervisor (supervise-main.js) in its own session and wait until it reports the node up. */
 async function startDetached(layout: NodeLayout, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<number> {
   rmSync(supervisorStateFile(layout), { force: true });
-  const main = fileURLToPath(new URL('./supervise-main.js', import.meta.url));
+  // resolved through the package's exports: this code also runs from the bundle in dist/
+  const main = fileURLToPath(import.meta.resolve('@calico/calicoctl/node/supervise-main'));
   const logFile = supervisorLogFile(layout);
   const fd = openSync(logFile, 'a');
   let pid: number | undefined;

@@ -1,0 +1,49 @@
+// Bundles each daemon and CLI entry point (tsc's dist/main.js) into one file,
+// dist/main.bundle.js beside it, which is what the package bins run. A node
+// process loading ~150 ESM files spends ~50 ms resolving and reading them;
+// one file loads in a fraction of that (measured: `calicoctl container add`
+// 280 → 230 ms). The bundle sits in dist/ so that paths built from
+// import.meta.url (templates, package.json) resolve as from main.js.
+// Dynamic imports stay lazy: esbuild initialises a bundled module only when
+// its import() runs. etcd3 (gRPC, loads .proto files at run time) stays
+// external, but is required lazily (see lazyExternal).
+import { build } from 'esbuild';
+import { chmodSync } from 'node:fs';
+
+/**
+ * An external package imported by a lazily loaded module would be hoisted to
+ * a top-level `import` and loaded at start (etcd3 with gRPC costs ~100 ms,
+ * which `calicoctl --help` should not pay). Wrapping it in a CommonJS shim
+ * makes it load when the importing module first runs.
+ */
+const lazyExternal = (name) => ({
+  name: `lazy-${name}`,
+  setup(b) {
+    const filter = new RegExp(`^${name}$`);
+    b.onResolve({ filter }, (args) => (args.namespace === 'lazy' ? { path: name, external: true } : { path: name, namespace: 'lazy' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({ contents: `module.exports = require('${name}');`, loader: 'js' }));
+  },
+});
+
+const ENTRIES = ['calicoctl', 'felix', 'confd'];
+
+await Promise.all(
+  ENTRIES.map(async (pkg) => {
+    const outfile = `packages/${pkg}/dist/main.bundle.js`;
+    await build({
+      entryPoints: [`packages/${pkg}/dist/main.js`],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      minify: true,
+      sourcemap: 'linked',
+      plugins: [lazyExternal('etcd3')],
+      // CommonJS dependencies call require(); give the ESM bundle one.
+      banner: { js: "import { createRequire as __calicoRequire } from 'node:module'; const require = __calicoRequire(import.meta.url);" },
+      logLevel: 'warning',
+    });
+    chmodSync(outfile, 0o755);
+  }),
+);
