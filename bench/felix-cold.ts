@@ -3,7 +3,7 @@
 // (measured in the same run, same netns) of loading the identical final state
 // with one iptables-restore per table + one ipset restore + one ip -batch.
 import type { Bench, BenchResult } from './types.js';
-import { FelixBenchLab } from './felix-lab.js';
+import { layouts, FelixBenchLab } from './felix-lab.js';
 
 async function raw(b: FelixBenchLab): Promise<{ ms: number; rules: number }> {
   const h = (cmd: string[]) => b.lab.hostRun(cmd);
@@ -40,15 +40,15 @@ const bench: Bench = {
   description: 'felix start → converged dataplane (1,000 / 5,000 endpoints, 100 profiles, 100 policies) vs raw restore of the same state',
   async run(): Promise<BenchResult[]> {
     const out: BenchResult[] = [];
-    for (const n of [1000, 5000]) {
+    for (const [layout, env] of layouts()) for (const n of [1000, 5000]) {
       const b = new FelixBenchLab();
       try {
         await b.setup(n);
-        const ours = await b.startFelix();
+        const ours = await b.startFelix(env);
         const r = await raw(b);
         out.push({
           scenario: 'felix-cold',
-          metric: `cold start, ${n} endpoints (${r.rules} iptables rules)`,
+          metric: `cold start, ${layout} chains, ${n} endpoints (${r.rules} iptables rules)`,
           ours,
           unit: 'ms',
           reference: r.ms,

@@ -14,6 +14,17 @@ export const PROFILES = 100;
 export const FELIX_NODE_FLAGS = '--max-semi-space-size=2 --max-old-space-size=256';
 export const POLICIES = 100;
 
+/**
+ * The endpoint chain layouts the felix benchmarks measure: Calico's chains per
+ * endpoint (the default) and shared chains (FELIX_SHAREDENDPOINTCHAINS).
+ * FELIX_BENCH_LAYOUTS=shared (or per-endpoint) measures one.
+ */
+export function layouts(): [string, Record<string, string>][] {
+  const all: [string, Record<string, string>][] = [['per-endpoint', {}], ['shared', { FELIX_SHAREDENDPOINTCHAINS: 'true' }]];
+  const wanted = process.env.FELIX_BENCH_LAYOUTS?.split(',');
+  return wanted ? all.filter(([name]) => wanted.includes(name)) : all;
+}
+
 export class FelixBenchLab {
   lab!: Lab;
   etcd!: UnixEtcd;

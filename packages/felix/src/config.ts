@@ -60,13 +60,15 @@ const PARAMS = {
   routeRefreshInterval: { parse: duration, def: 90_000 },
   ipsetsRefreshInterval: { parse: duration, def: 90_000 },
   /** how long updates are coalesced before an apply (ms) */
-  applyBatchDelay: { parse: duration, def: 5 },
+  applyBatchDelay: { parse: duration, def: 2 },
   defaultEndpointToHostAction: { parse: oneOf('Drop', 'Return', 'Accept'), def: 'Drop' as const },
   chainInsertMode: { parse: oneOf('insert', 'append'), def: 'insert' as const },
   iptablesMarkMask: { parse: mask, def: 0xffff0000 },
   interfacePrefix: { parse: str, def: 'cali' },
   ignoreLooseRPF: { parse: bool, def: false },
   ipv6Support: { parse: bool, def: true },
+  /** endpoints with equal policies and profiles share chains, reached through ipsets (see EndpointManager) */
+  sharedEndpointChains: { parse: bool, def: false },
   logPrefix: { parse: str, def: 'calico-packet' },
   natOutgoingAddress: { parse: str, def: '' },
   healthEnabled: { parse: bool, def: false },
@@ -90,7 +92,7 @@ export type ParamName = keyof Params;
  * take effect at once.
  */
 export const RESTART_PARAMS: readonly ParamName[] = [
-  'iptablesBackend', 'iptablesMarkMask', 'interfacePrefix', 'ipv6Support', 'chainInsertMode', 'logPrefix',
+  'iptablesBackend', 'iptablesMarkMask', 'interfacePrefix', 'ipv6Support', 'chainInsertMode', 'logPrefix', 'sharedEndpointChains',
   'iptablesRefreshInterval', 'ipsetsRefreshInterval', 'routeRefreshInterval', 'reportingIntervalSecs',
 ];
 

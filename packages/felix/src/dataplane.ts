@@ -68,7 +68,7 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     };
     this.ipsetMgr = new IpsetManager(this.out, deps.matchers, deps.endpoints);
     this.policyMgr = new PolicyManager(this.out, this.ipsetMgr, log, this.marks, config.logPrefix);
-    this.endpointMgr = new EndpointManager(this.out, this.policyMgr, this.marks);
+    this.endpointMgr = new EndpointManager(this.out, this.policyMgr, this.marks, config.sharedEndpointChains);
     this.natMgr = new NatManager(this.out);
     this.writeStatic();
     this.natMgr.update([], config.natOutgoingAddress);
@@ -144,6 +144,12 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     else (this.out.routes.invalidate(), this.out.sysctls.invalidate());
   }
 
+  /** Deletions are due (old rules, chains or sets no longer wanted): a tidy pass is needed. */
+  get needsCleanup(): boolean {
+    const o = this.out;
+    return o.ipsets.needsCleanup || o.versions.some((v) => o.filter[v].needsCleanup || o.nat[v].needsCleanup);
+  }
+
   get pending(): boolean {
     const o = this.out;
     return (
@@ -153,13 +159,16 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
 
   /**
    * Write everything pending, in an order that never leaves a rule pointing
-   * at a missing set or chain: sets (create/fill) → iptables (with the
-   * sysctls meanwhile) → sets (destroy) → routes. A family's routes go in as
+   * at a missing set or chain: sets (create/fill) → iptables additions (with
+   * the sysctls meanwhile) → routes, and in a `tidy` pass then the deletions:
+   * iptables (IptablesTable.cleanup) → sets (destroy). A family's routes go in as
    * soon as that family's tables are written (the IPv4 routes while the IPv6
    * tables are restored): a route of one family never carries traffic that
-   * the other family's rules police. Returns true if something must be retried.
+   * the other family's rules police. When no table was written (an endpoint
+   * joining a shared chain group), both families' routes go in one batch.
+   * Returns true if something must be retried.
    */
-  async apply(): Promise<boolean> {
+  async apply(tidy = false): Promise<boolean> {
     const started = Date.now();
     const o = this.out;
     let retry = false;
@@ -184,6 +193,7 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     /** routes written early, per family, once that family's tables are in place */
     let earlyRoutes: Promise<unknown> = Promise.resolve();
     const early = new Set<IpVersion>();
+    let tablesOk = false;
     if (await stage('ipsets', () => o.ipsets.applyUpdates())) {
       // nat before filter: on a cold start its few chains go in before the big
       // filter table (each restore's cost grows with the whole netns ruleset).
@@ -197,9 +207,12 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
         // retry, which costs more than it saves (measured).
         for (const v of o.versions) {
           let family = true;
-          for (const t of [o.nat[v], o.filter[v]]) family = (await stage(`iptables ${t.table}${t.version}`, () => t.apply())) && family;
+          let wrote = false;
+          for (const t of [o.nat[v], o.filter[v]]) {
+            family = (await stage(`iptables ${t.table}${t.version}`, async () => (wrote = (await t.apply()) || wrote))) && family;
+          }
           // One family at a time, so the two route passes never overlap.
-          if (family) (early.add(v), (earlyRoutes = earlyRoutes.then(() => routes(v))));
+          if (family && wrote) (early.add(v), (earlyRoutes = earlyRoutes.then(() => routes(v))));
           ok &&= family;
         }
         return ok;
@@ -208,18 +221,24 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
       await stage('sysctls', async () => {
         if ((await o.sysctls.apply()) > 0) retry = true;
       });
-      if (await writes) await stage('ipset removal', () => o.ipsets.applyDeletions());
+      tablesOk = await writes;
     }
     // Routes last: traffic reaches a workload only once its policy is in place.
     // A family whose tables failed still gets its routes here (the retry repairs the tables).
     await earlyRoutes;
     const late = o.versions.filter((v) => !early.has(v));
     if (late.length) await routes(late.length === o.versions.length ? undefined : late[0]);
+    // Deletions, after everything that a change needs is in place (see IptablesTable.apply).
+    if (tidy) {
+      for (const t of o.versions.flatMap((v) => [o.filter[v], o.nat[v]])) tablesOk = (await stage(`iptables cleanup ${t.table}${t.version}`, () => t.cleanup())) && tablesOk;
+      if (tablesOk) await stage('ipset removal', () => o.ipsets.applyDeletions());
+    }
     this.m.applies();
     const ms = Date.now() - started;
     this.m.applyMs(ms);
     // Slow passes are worth a line: they show which driver the time went to.
     if (ms >= 200) this.deps.log.info({ ms, stages: took }, 'slow dataplane apply');
+    else this.deps.log.debug({ ms, stages: took }, 'dataplane apply');
     this.m.endpoints(this.endpointMgr.count);
     return retry;
   }

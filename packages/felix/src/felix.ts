@@ -27,13 +27,18 @@ export interface FelixOptions {
   onFatal: (reason: string) => void;
 }
 
+/** How long deletions wait after the change that made them due (they cost the kernel an RCU grace period). */
+const TIDY_DELAY_MS = 50;
+
 /** A configuration problem felix refuses to run with. */
 export class FatalConfigError extends Error {}
 
 /**
  * The agent: datastore syncer → calculator → dataplane (managers → drivers).
  * Nothing touches the kernel until the first full sync; after that, updates
- * are coalesced for `applyBatchDelay` and applied in one pass.
+ * are coalesced for `applyBatchDelay` and applied in one pass. Deletions
+ * (old rules, chains and sets no longer wanted) wait for a tidy pass
+ * TIDY_DELAY_MS later, so that they never delay a change (see IptablesTable.apply).
  */
 export class Felix implements CalcSink {
   readonly metrics = new Metrics();
@@ -47,6 +52,9 @@ export class Felix implements CalcSink {
   private running = false;
   private again = false;
   private retryMs = 100;
+  private tidyTimer?: NodeJS.Timeout;
+  /** the next pass also makes the deletions */
+  private tidy = false;
   private readonly intervals: NodeJS.Timeout[] = [];
   private servers: Server[] = [];
   private readonly ready: ReadyFile;
@@ -111,6 +119,7 @@ export class Felix implements CalcSink {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.tidyTimer) clearTimeout(this.tidyTimer);
     for (const i of this.intervals) clearInterval(i);
     await this.syncer.stop();
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
@@ -137,7 +146,9 @@ export class Felix implements CalcSink {
       this.dp!.finishFlush();
       const calcMs = Date.now() - t0;
       if (calcMs >= 100) this.o.log.info({ ms: calcMs }, 'slow calculation pass');
-      retry = await this.dp!.apply();
+      const tidy = this.tidy;
+      this.tidy = false;
+      retry = await this.dp!.apply(tidy);
       if (!this.state.programmed && this.state.inSync) {
         this.state.programmed = true;
         this.ready.mark();
@@ -150,6 +161,13 @@ export class Felix implements CalcSink {
       retry = true;
     } finally {
       this.running = false;
+    }
+    if (this.dp?.needsCleanup && !this.tidyTimer && !this.stopped) {
+      this.tidyTimer = setTimeout(() => {
+        this.tidyTimer = undefined;
+        this.tidy = true;
+        this.schedule(0);
+      }, TIDY_DELAY_MS);
     }
     if (this.again || this.calc.dirty) {
       this.again = false;

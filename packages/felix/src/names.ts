@@ -50,11 +50,13 @@ export const profileOutChain = (name: string): string => chainName('cali-pro-', 
 export function ipsetName(version: IpVersion, id: string): string {
   return `cali${version}0${id}`.slice(0, MAX_IPSET_NAME);
 }
-/** id of a content-addressed set: `s:` selector sets, `n:` net lists. */
-export const hashedSetId = (kind: 's' | 'n', content: string): string => `${kind}:${b64url(content).slice(0, 23)}`;
+/** id of a content-addressed set: `s:` selector sets, `n:` net lists, `g:` shared endpoint chain groups. */
+export const hashedSetId = (kind: 's' | 'n' | 'g', content: string): string => `${kind}:${b64url(content).slice(0, 23)}`;
 
 export const ALL_POOLS_SET = 'all-ipam-pools';
 export const MASQ_POOLS_SET = 'masq-ipam-pools';
+/** Shared endpoint chains: every local workload address with its interface (`<ip>,<if>`), for anti-spoofing. */
+export const WORKLOAD_ADDRS_SET = 'wl-addrs';
 
 /**
  * Hash of each rule, chained from the chain name and all preceding rules
@@ -63,11 +65,11 @@ export const MASQ_POOLS_SET = 'masq-ipam-pools';
  */
 export function ruleHashes(chain: string, rules: readonly string[]): string[] {
   let prev = chain;
-  return rules.map((r) => {
-    prev = b64url(`${prev}\0${r}`, 'sha224').slice(0, RULE_HASH_LEN);
-    return prev;
-  });
+  return rules.map((r) => (prev = nextRuleHash(prev, r)));
 }
+
+/** The hash of a rule that follows the rule (or chain name) hashed `prev`. */
+export const nextRuleHash = (prev: string, rule: string): string => b64url(`${prev}\0${rule}`, 'sha224').slice(0, RULE_HASH_LEN);
 
 /** Bits allocated from the mark mask, lowest first: accept, pass, scratch. */
 export interface Marks {

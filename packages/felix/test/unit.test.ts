@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { chainName, marksFromMask, ruleHashes, ipsetName } from '@calico/felix/names';
 import { renderRules, portChunks } from '@calico/felix/rules/policy';
-import { dispatchChains } from '@calico/felix/rules/dispatch';
+import { dispatchChains, groupDispatchChains } from '@calico/felix/rules/dispatch';
+import { canonicalMember } from '@calico/felix/drivers/ipsets';
 import { IptablesTable, parseSave } from '@calico/felix/drivers/iptables';
 import { resolveConfig } from '@calico/felix/config';
 
@@ -97,6 +98,23 @@ describe('dispatch chains', () => {
     const changed = after.filter((c) => JSON.stringify(c) !== JSON.stringify(chains.find((o) => o.name === c.name)));
     expect(changed.length).toBeLessThanOrEqual(2);
   });
+  it('shared layout: an address check first, then one rule per group (not per endpoint)', () => {
+    const [from, to] = groupDispatchChains([{ set: 'cali40g:a', tw: 'cali-tw-_a', fw: 'cali-fw-_a' }, { set: 'cali40g:b', tw: 'cali-tw-_b', fw: 'cali-fw-_b' }], 'cali40wl-addrs');
+    const text = (c: typeof from) => c!.rules.map((r) => [r.match, r.action].filter(Boolean).join(' '));
+    expect(text(from)).toEqual([
+      '-m set ! --match-set cali40wl-addrs src,src -j DROP',
+      '-m set --match-set cali40g:a src,src -g cali-fw-_a',
+      '-m set --match-set cali40g:b src,src -g cali-fw-_b',
+      '-j DROP',
+    ]);
+    expect(text(to)).toEqual(['-m set --match-set cali40g:a dst,dst -g cali-tw-_a', '-m set --match-set cali40g:b dst,dst -g cali-tw-_b', '-j DROP']);
+  });
+  it('ipset members compare in the form ipset save prints (interface names kept as they are)', () => {
+    expect(canonicalMember('198.19.0.1/32,caliAB')).toBe('198.19.0.1,caliAB');
+    expect(canonicalMember('FD00::1/128,caliAB')).toBe('fd00::1,caliAB');
+    expect(canonicalMember('0.0.0.0/0,caliAB')).toBe('0.0.0.0/0,caliAB');
+    expect(canonicalMember('198.19.0.0/26')).toBe('198.19.0.0/26');
+  });
 });
 
 /** A fake iptables: keeps the restore inputs and serves a save text. */
@@ -127,24 +145,44 @@ describe('iptables driver', () => {
     await f.table.apply();
     expect(f.restores).toEqual([]);
   });
-  it('rewrites only what differs, removes our leftovers, re-inserts a moved hook', async () => {
+  it('writes what differs, re-inserts a moved hook, and removes our leftovers in cleanup()', async () => {
     const f = fakeIptables('*filter\n:INPUT ACCEPT [0:0]\n:cali-old - [0:0]\n:cali-x - [0:0]\n-A INPUT -j ACCEPT\n-A INPUT -m comment --comment "cali:0000000000000000" -j cali-x\n-A cali-old -j DROP\nCOMMIT\n');
     f.table.setChain('cali-x', rules);
     f.table.setInsertions('INPUT', [{ match: '', action: '-j cali-x' }]);
-    await f.table.apply();
+    expect(await f.table.apply()).toBe(true);
     expect(f.restores).toHaveLength(1);
     const input = f.restores[0]!;
     expect(input).toMatch(/^\*filter\n/);
-    expect(input).toContain(':cali-x - [0:0]\n');
+    expect(input).not.toContain(':cali-x'); // it exists (empty): no flush
+    expect(input).toMatch(/-A cali-x -p tcp -m comment --comment "cali:[\w-]{16}" -j ACCEPT/);
     expect(input).toContain('-D INPUT 2\n');
     expect(input).toMatch(/-I INPUT 1 -m comment --comment "cali:[\w-]{16}" -j cali-x/);
-    expect(input).toMatch(/:cali-old - \[0:0\][\s\S]*-X cali-old\nCOMMIT/);
-    // a second apply with nothing changed writes nothing
-    await f.table.apply();
-    expect(f.restores).toHaveLength(1);
+    expect(input).not.toContain('cali-old');
+    expect(f.table.needsCleanup).toBe(true);
+    expect(await f.table.cleanup()).toBe(true);
+    expect(f.restores[1]).toMatch(/^\*filter\n:cali-old - \[0:0\]\n-X cali-old\nCOMMIT/);
+    // nothing changed: nothing written
+    expect(await f.table.apply()).toBe(false);
     f.table.setChain('cali-x', rules);
+    expect(await f.table.apply()).toBe(false);
+    expect(await f.table.cleanup()).toBe(false);
+    expect(f.restores).toHaveLength(2);
+  });
+  it('changes a chain by inserting the new rules and a RETURN in front; cleanup() deletes the old ones', async () => {
+    const [old] = ruleHashes('cali-x', ['-p udp -j ACCEPT']);
+    const f = fakeIptables(`*filter\n:cali-x - [0:0]\n-A cali-x -p udp -m comment --comment "cali:${old}" -j ACCEPT\nCOMMIT\n`);
+    f.table.setChain('cali-x', [...rules, { match: '-p icmp', action: '-j DROP' }]);
     await f.table.apply();
-    expect(f.restores).toHaveLength(1);
+    const lines = f.restores[0]!.split('\n');
+    expect(lines.filter((l) => l.startsWith('-I cali-x')).map((l) => l.replace(/"cali:[\w-]{16}"/, 'H'))).toEqual([
+      '-I cali-x 1 -p tcp -m comment --comment H -j ACCEPT',
+      '-I cali-x 2 -p icmp -m comment --comment H -j DROP',
+      '-I cali-x 3 -m comment --comment H -j RETURN',
+    ]);
+    expect(f.restores[0]).not.toMatch(/^(-D|-F|:cali-x)/m); // nothing deleted in the change itself
+    await f.table.cleanup();
+    expect(f.restores[1]).toBe('*filter\n-D cali-x 4\n-D cali-x 3\nCOMMIT\n');
+    expect(await f.table.apply()).toBe(false);
   });
 });
 

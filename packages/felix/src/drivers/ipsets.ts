@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { EarlyRead } from './readback.js';
 import type { Runner } from './runner.js';
 
-export type IpsetType = 'hash:ip' | 'hash:net';
+export type IpsetType = 'hash:ip' | 'hash:net' | 'hash:net,iface';
 
 interface DesiredSet {
   type: IpsetType;
@@ -20,8 +20,10 @@ export interface IpsetCounters {
   membersWritten(n: number): void;
 }
 
-/** Members as `ipset save` prints them: no /32 or /128 on host entries. */
+/** Members as `ipset save` prints them: no /32 or /128 on host entries (`<ip>,<if>`: the interface as is). */
 export function canonicalMember(m: string): string {
+  const comma = m.indexOf(',');
+  if (comma >= 0) return canonicalMember(m.slice(0, comma)) + m.slice(comma);
   return m.replace(/\/(32|128)$/, '').toLowerCase();
 }
 
@@ -160,6 +162,15 @@ export class IpsetsDriver {
   }
 
   get pending(): boolean {
-    return this.dirty.size > 0 || !this.kernel;
+    if (!this.kernel) return true;
+    for (const n of this.dirty) if (this.desired.has(n)) return true;
+    return false;
+  }
+
+  /** applyDeletions() has sets to destroy */
+  get needsCleanup(): boolean {
+    if (!this.kernel) return false;
+    for (const n of this.kernel.keys()) if (!this.desired.has(n)) return true;
+    return false;
   }
 }

@@ -1,6 +1,7 @@
-import { CHAINS, fromWorkloadChain, toWorkloadChain, type IpVersion, type Marks } from '../names.js';
-import { dispatchChains } from '../rules/dispatch.js';
-import { endpointChains } from '../rules/endpoint.js';
+import { CHAINS, chainName, fromWorkloadChain, hashedSetId, ipsetName, toWorkloadChain, WORKLOAD_ADDRS_SET, type IpVersion, type Marks } from '../names.js';
+import { dispatchChains, groupDispatchChains } from '../rules/dispatch.js';
+import { endpointChains, sharedEndpointChains, type EndpointPolicies } from '../rules/endpoint.js';
+import type { Chain } from '../rules/types.js';
 import type { Endpoint, Policy, Profile } from '../calc/model.js';
 import type { PolicyManager } from './policies.js';
 import type { DesiredState } from './tables.js';
@@ -11,6 +12,18 @@ interface Programmed {
   profiles: string[];
   routes: string[];
   sysctls: string[];
+  /** shared mode: the endpoint's group and its `<ip>,<if>` members of the workload address set, per version */
+  group?: string;
+  addrs?: Record<IpVersion, string[]>;
+}
+
+/** Shared mode: one chain pair for all endpoints with the same policies and profiles. */
+interface Group {
+  refs: number;
+  tw: string;
+  fw: string;
+  /** the interfaces of its endpoints (`0.0.0.0/0,<if>`), one set per IP version */
+  sets: Record<IpVersion, string>;
 }
 
 /** Per-interface kernel settings for a workload interface (Felix's configureInterface). */
@@ -25,13 +38,27 @@ function interfaceSysctls(ep: Endpoint, ipv6: boolean): [string, string][] {
   return out;
 }
 
+const ANY: Record<IpVersion, string> = { 4: '0.0.0.0/0', 6: '::/0' };
+const HOST: Record<IpVersion, string> = { 4: '/32', 6: '/128' };
+const family = (v: IpVersion) => (v === 4 ? 'inet' : 'inet6');
+
 /**
- * Local workload endpoints: their `cali-tw-/cali-fw-` chains, the dispatch
- * chains that lead to them, the /32 and /128 routes to their interface and
- * the interface's sysctls. Refers policies and profiles through PolicyManager.
+ * Local workload endpoints: their endpoint chains, the dispatch chains that
+ * lead to them, the /32 and /128 routes to their interface and the
+ * interface's sysctls. Refers policies and profiles through PolicyManager.
+ *
+ * Two layouts. Per endpoint (Calico's, the default): `cali-tw-<if>` /
+ * `cali-fw-<if>` for each interface, reached through a prefix tree of
+ * dispatch chains. Shared (FELIX_SHAREDENDPOINTCHAINS): endpoints with the
+ * same policies and profiles share one chain pair, reached through an ipset of
+ * their interfaces, with anti-spoofing by an ipset of `<ip>,<if>` pairs; an
+ * endpoint that joins an existing group then changes ipset members only, and
+ * the ruleset the kernel re-validates on every commit stops growing with the
+ * number of endpoints (README: felix-incremental).
  */
 export class EndpointManager {
   private readonly programmed = new Map<string, Programmed>();
+  private readonly groups = new Map<string, Group>();
   private dispatchDirty = true;
   private dispatchNames = new Set<string>();
 
@@ -39,7 +66,10 @@ export class EndpointManager {
     private readonly out: DesiredState,
     private readonly policies: PolicyManager,
     private readonly marks: Marks,
-  ) {}
+    private readonly shared = false,
+  ) {
+    if (shared) for (const v of out.versions) out.ipsets.setIpset(ipsetName(v, WORKLOAD_ADDRS_SET), 'hash:net,iface', family(v), []);
+  }
 
   get count(): number {
     return this.programmed.size;
@@ -55,44 +85,56 @@ export class EndpointManager {
     for (const name of ep.profiles) this.policies.retain('profile', name, profile(name));
     if (old) this.releaseRefs(old);
 
-    for (const v of this.out.versions) {
-      const chains = endpointChains(
-        {
-          ifname: ep.ifname,
-          addresses: v === 4 ? ep.ipv4 : ep.ipv6,
-          ingressPolicies: ingress.map((p) => p.id),
-          egressPolicies: egress.map((p) => p.id),
-          profiles: ep.profiles,
-        },
-        v,
-        this.marks,
-      );
-      for (const c of chains) this.out.filter[v].setChain(c.name, c.rules);
+    const pols: EndpointPolicies = { ingressPolicies: ingress.map((p) => p.id), egressPolicies: egress.map((p) => p.id), profiles: ep.profiles };
+    const now: Programmed = { ifname: ep.ifname, policies: policyIds, profiles: ep.profiles, routes: [], sysctls: [] };
+    if (this.shared) {
+      now.group = JSON.stringify(pols);
+      now.addrs = { 4: [], 6: [] };
+      for (const v of this.out.versions) now.addrs[v] = (v === 4 ? ep.ipv4 : ep.ipv6).map((a) => `${a.includes('/') ? a : a + HOST[v]},${ep.ifname}`);
+      // Join before leaving: a group the endpoint stays in is never torn down and rebuilt.
+      if (old?.group !== now.group || old.ifname !== ep.ifname) this.joinGroup(now.group, pols, ep.ifname);
+      for (const v of this.out.versions) for (const m of now.addrs[v]) this.out.ipsets.addMember(ipsetName(v, WORKLOAD_ADDRS_SET), m);
+    } else {
+      for (const v of this.out.versions) {
+        const chains = endpointChains({ ifname: ep.ifname, addresses: v === 4 ? ep.ipv4 : ep.ipv6, ...pols }, v, this.marks);
+        for (const c of chains) this.out.filter[v].setChain(c.name, c.rules);
+      }
     }
-    const routes = ep.nets.filter((n) => this.out.versions.includes(n.includes(':') ? 6 : 4));
-    for (const dst of routes) this.out.routes.setRoute(dst, ep.ifname);
+    now.routes = ep.nets.filter((n) => this.out.versions.includes(n.includes(':') ? 6 : 4));
+    for (const dst of now.routes) this.out.routes.setRoute(dst, ep.ifname);
     const sysctls = interfaceSysctls(ep, this.out.versions.includes(6));
     for (const [k, val] of sysctls) this.out.sysctls.set(k, val);
+    now.sysctls = sysctls.map(([k]) => k);
 
     if (old) {
-      if (old.ifname !== ep.ifname) this.removeChains(old.ifname);
-      for (const dst of old.routes) if (!routes.includes(dst) || old.ifname !== ep.ifname) this.out.routes.removeRoute(dst);
-      if (old.ifname !== ep.ifname) for (const dst of routes) this.out.routes.setRoute(dst, ep.ifname);
-      for (const k of old.sysctls) if (!sysctls.some(([s]) => s === k)) this.out.sysctls.remove(k);
+      if (this.shared) {
+        if (old.group !== now.group || old.ifname !== ep.ifname) this.leaveGroup(old.group!, old.ifname);
+        for (const v of this.out.versions) {
+          for (const m of old.addrs![v]) if (!now.addrs![v].includes(m)) this.out.ipsets.removeMember(ipsetName(v, WORKLOAD_ADDRS_SET), m);
+        }
+      } else if (old.ifname !== ep.ifname) this.removeChains(old.ifname);
+      for (const dst of old.routes) if (!now.routes.includes(dst) || old.ifname !== ep.ifname) this.out.routes.removeRoute(dst);
+      if (old.ifname !== ep.ifname) for (const dst of now.routes) this.out.routes.setRoute(dst, ep.ifname);
+      for (const k of old.sysctls) if (!now.sysctls.includes(k)) this.out.sysctls.remove(k);
     }
-    if (!old || old.ifname !== ep.ifname) this.dispatchDirty = true;
-    this.programmed.set(ep.key, { ifname: ep.ifname, policies: policyIds, profiles: ep.profiles, routes, sysctls: sysctls.map(([k]) => k) });
+    if (!this.shared && (!old || old.ifname !== ep.ifname)) this.dispatchDirty = true;
+    this.programmed.set(ep.key, now);
   }
 
   remove(key: string): void {
     const old = this.programmed.get(key);
     if (!old) return;
     this.programmed.delete(key);
-    this.removeChains(old.ifname);
+    if (this.shared) {
+      this.leaveGroup(old.group!, old.ifname);
+      for (const v of this.out.versions) for (const m of old.addrs![v]) this.out.ipsets.removeMember(ipsetName(v, WORKLOAD_ADDRS_SET), m);
+    } else {
+      this.removeChains(old.ifname);
+      this.dispatchDirty = true;
+    }
     for (const dst of old.routes) this.out.routes.removeRoute(dst);
     for (const k of old.sysctls) this.out.sysctls.remove(k);
     this.releaseRefs(old);
-    this.dispatchDirty = true;
   }
 
   private releaseRefs(p: Programmed): void {
@@ -107,19 +149,55 @@ export class EndpointManager {
     }
   }
 
-  /** Rebuild the dispatch trees if the set of local interfaces changed. */
+  private joinGroup(key: string, pols: EndpointPolicies, ifname: string): void {
+    let g = this.groups.get(key);
+    if (!g) {
+      const id = hashedSetId('g', key);
+      g = { refs: 0, tw: chainName('cali-tw-', id), fw: chainName('cali-fw-', id), sets: { 4: ipsetName(4, id), 6: ipsetName(6, id) } };
+      this.groups.set(key, g);
+      for (const v of this.out.versions) {
+        this.out.ipsets.setIpset(g.sets[v], 'hash:net,iface', family(v), []);
+        for (const c of sharedEndpointChains(g, pols, this.marks)) this.out.filter[v].setChain(c.name, c.rules);
+      }
+      this.dispatchDirty = true;
+    }
+    g.refs++;
+    for (const v of this.out.versions) this.out.ipsets.addMember(g.sets[v], `${ANY[v]},${ifname}`);
+  }
+
+  private leaveGroup(key: string, ifname: string): void {
+    const g = this.groups.get(key)!;
+    for (const v of this.out.versions) this.out.ipsets.removeMember(g.sets[v], `${ANY[v]},${ifname}`);
+    if (--g.refs > 0) return;
+    this.groups.delete(key);
+    for (const v of this.out.versions) {
+      this.out.filter[v].removeChain(g.tw);
+      this.out.filter[v].removeChain(g.fw);
+      this.out.ipsets.removeIpset(g.sets[v]);
+    }
+    this.dispatchDirty = true;
+  }
+
+  /** Rebuild the dispatch chains if the set of local interfaces (or, shared, of groups) changed. */
   finish(force = false): void {
     if (!this.dispatchDirty && !force) return;
     this.dispatchDirty = false;
-    const ifnames = [...new Set([...this.programmed.values()].map((p) => p.ifname))];
-    for (const v of this.out.versions) this.writeDispatch(v, ifnames);
+    for (const v of this.out.versions) this.writeDispatch(v, this.dispatch(v));
   }
 
-  private writeDispatch(v: IpVersion, ifnames: string[]): void {
-    const chains = [
+  private dispatch(v: IpVersion): Chain[] {
+    if (this.shared) {
+      const groups = [...this.groups.values()].sort((a, b) => (a.fw < b.fw ? -1 : 1)).map((g) => ({ set: g.sets[v], tw: g.tw, fw: g.fw }));
+      return groupDispatchChains(groups, ipsetName(v, WORKLOAD_ADDRS_SET));
+    }
+    const ifnames = [...new Set([...this.programmed.values()].map((p) => p.ifname))];
+    return [
       ...dispatchChains(CHAINS.fromWlDispatch, ifnames, '-i', fromWorkloadChain),
       ...dispatchChains(CHAINS.toWlDispatch, ifnames, '-o', toWorkloadChain),
     ];
+  }
+
+  private writeDispatch(v: IpVersion, chains: Chain[]): void {
     const names = new Set(chains.map((c) => c.name));
     for (const c of chains) this.out.filter[v].setChain(c.name, c.rules);
     for (const n of this.dispatchNames) if (!names.has(n)) this.out.filter[v].removeChain(n);

@@ -1,4 +1,4 @@
-import { MAX_CHAIN_NAME } from '../names.js';
+import { CHAINS, MAX_CHAIN_NAME } from '../names.js';
 import { rule, type Chain } from './types.js';
 
 /** Leaf chains hold at most this many interfaces; bigger groups split on the next character. */
@@ -43,6 +43,36 @@ export function dispatchChains(root: string, ifnames: string[], dir: '-i' | '-o'
     rules.push(rule('', '-j DROP'));
     out.push({ name, rules });
   }
+}
+
+/** One shared chain pair and the set of interfaces (`0.0.0.0/0,<if>` members) that use it. */
+export interface DispatchGroup {
+  set: string;
+  tw: string;
+  fw: string;
+}
+
+/**
+ * Shared mode's dispatch chains: one rule per group, not per endpoint, so an
+ * endpoint coming or going changes ipset members only. From workloads, a
+ * source that is not one of the interface's own addresses (the `addrs` set of
+ * `<ip>,<if>` pairs) is dropped first.
+ */
+export function groupDispatchChains(groups: DispatchGroup[], addrs: string): Chain[] {
+  return [
+    {
+      name: CHAINS.fromWlDispatch,
+      rules: [
+        rule(`-m set ! --match-set ${addrs} src,src`, '-j DROP'),
+        ...groups.map((g) => rule(`-m set --match-set ${g.set} src,src`, `-g ${g.fw}`)),
+        rule('', '-j DROP'),
+      ],
+    },
+    {
+      name: CHAINS.toWlDispatch,
+      rules: [...groups.map((g) => rule(`-m set --match-set ${g.set} dst,dst`, `-g ${g.tw}`)), rule('', '-j DROP')],
+    },
+  ];
 }
 
 /** Length of the prefix all names share, starting the search at `from`. */

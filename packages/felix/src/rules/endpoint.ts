@@ -31,6 +31,27 @@ export function endpointChains(ep: EndpointChainInput, v: IpVersion, marks: Mark
   ];
 }
 
+/** The policies and profiles of an endpoint: endpoints with equal ones can share chains. */
+export interface EndpointPolicies {
+  ingressPolicies: string[];
+  egressPolicies: string[];
+  profiles: string[];
+}
+
+/**
+ * Shared mode: one `cali-tw-`/`cali-fw-` pair per distinct EndpointPolicies,
+ * used by every endpoint that has them (the dispatch chains pick it through
+ * the group's ipset). Same body as an endpoint chain, without the
+ * anti-spoofing rules: the from-workload dispatch checks source addresses
+ * against the workload address set instead.
+ */
+export function sharedEndpointChains(names: { tw: string; fw: string }, p: EndpointPolicies, marks: Marks): Chain[] {
+  return [
+    { name: names.tw, rules: body(p.ingressPolicies.map(policyInChain), p.profiles.map(profileInChain), marks) },
+    { name: names.fw, rules: body(p.egressPolicies.map(policyOutChain), p.profiles.map(profileOutChain), marks) },
+  ];
+}
+
 function antiSpoof(addresses: string[], v: IpVersion, marks: Marks): IptRule[] {
   const host = v === 4 ? '/32' : '/128';
   const cidr = (a: string) => (a.includes('/') ? a : a + host);

@@ -181,6 +181,8 @@ export interface FelixConfigurationSpec {
   chainInsertMode?: 'Insert' | 'Append';
   ignoreLooseRPF?: boolean;
   ipv6Support?: boolean;
+  /** ours, not Calico's: endpoints with equal policies and profiles share chains */
+  sharedEndpointChains?: boolean;
   natOutgoingAddress?: string;
   natPortRange?: Port;
   deviceRouteProtocol?: number;

@@ -411,6 +411,7 @@ const FELIX_PARAMS = {
   chainInsertMode: choice('Insert', 'Append'),
   ignoreLooseRPF: bool,
   ipv6Support: bool,
+  sharedEndpointChains: bool,
   natOutgoingAddress: ip4,
   natPortRange: port,
   deviceRouteProtocol: int(1, 255),
