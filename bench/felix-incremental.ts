@@ -1,16 +1,19 @@
 // felix-incremental: with 1,000 and then 5,000 endpoints programmed, 100
 // samples each of: add one endpoint, remove it, change one policy rule; time
 // from the etcd write to the kernel change, p50/p99. Routes are seen by
-// `ip monitor route` inside the host; the policy chain by a shell loop inside
-// the host polling `ip6tables-nft -S <chain>` (nft monitor needs minutes to
-// start with 200k rules), so that figure is late by up to one poll (~3 ms). Beside it, the kernel floor for
+// `ip monitor route` inside the host; the policy chain's new rules in the IPv6
+// table (written after the IPv4 one) by nft-events.py, which listens to the
+// kernel's nf_tables announcements (`nft monitor` would first copy the whole
+// ruleset, minutes at 200k rules). Beside it, the kernel floor for
 // such a change measured in the same netns: one small iptables-restore
 // --noflush per family plus one route.
+import { fileURLToPath } from 'node:url';
 import type { Bench, BenchResult } from './types.js';
 import { FelixBenchLab, POLICIES, layouts, percentile } from './felix-lab.js';
 import { sleep } from '../packages/felix/test/helpers.js';
 
 const SAMPLES = 100;
+const NFT_EVENTS = fileURLToPath(new URL('./nft-events.py', import.meta.url));
 
 /** Lines from a monitor, each stamped on arrival; wait() resolves at the first matching line. */
 class Watch {
@@ -27,20 +30,6 @@ class Watch {
       this.waiters.push({ re, resolve: (t) => (clearTimeout(timer), resolve(t)) });
     });
   }
-}
-
-/**
- * Start polling the IPv6 chain, inside the host, until a rule has `--dports <port>`;
- * resolves with the epoch ms at which it was first seen (up to 10 s).
- */
-function pollChain(b: FelixBenchLab, chain: string, port: number): Promise<number> {
-  const loop = `while [ $SECONDS -lt 10 ]; do ip6tables-nft -S ${chain} | grep -q -- '--dports ${port}\\b' && { date +%s%3N; exit 0; }; done; exit 1`;
-  const p = b.monitor(['bash', '-c', loop], () => {});
-  return new Promise((resolve, reject) => {
-    let out = '';
-    p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('close', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`${chain} never showed --dports ${port}`))));
-  });
 }
 
 async function floor(b: FelixBenchLab): Promise<number> {
@@ -67,6 +56,9 @@ async function measure(n: number, layout: string, env: Record<string, string>): 
     await b.lab.settle();
     const routes = new Watch();
     const mon = b.monitor(['ip', 'monitor', 'route'], routes.line);
+    const rules = new Watch();
+    const nft = b.monitor(['python3', NFT_EVENTS], rules.line);
+    await rules.wait(/^ready$/);
     await sleep(300);
     const add: number[] = [];
     const del: number[] = [];
@@ -85,14 +77,14 @@ async function measure(n: number, layout: string, env: Record<string, string>): 
       del.push((await seen) - t0);
 
       const j = k % POLICIES;
-      const seenPol = pollChain(b, `cali-pi-pol-${j}`, 1000 + j + k + 1);
-      await sleep(20); // the poller is running before the write
-      const e0 = Date.now();
+      seen = rules.wait(new RegExp(`^\\d+ 10 cali-pi-pol-${j}$`));
+      t0 = performance.now();
       await b.etcd.ds.put(`/calico/resources/v3/projectcalico.org/globalnetworkpolicies/pol-${j}`, JSON.stringify({ apiVersion: 'projectcalico.org/v3', kind: 'GlobalNetworkPolicy', metadata: { name: `pol-${j}` }, spec: b.policySpec(j, k + 1) }));
       // The IPv6 table is written after the IPv4 one: its change marks the end.
-      pol.push((await seenPol) - e0);
+      pol.push((await seen) - t0);
     }
     mon.kill();
+    nft.kill();
     const raw = await floor(b);
     const line = (what: string, xs: number[]): BenchResult => {
       const p50 = percentile(xs, 50);

@@ -58,7 +58,7 @@ const bench: Bench = {
         note: `all ${HOSTS} \`node run\` commands (started together) returned after ${(ours.nodesRunMs / 1000).toFixed(1)} s`,
       },
     ];
-    const roles = ['supervisor', 'felix', 'confd', 'bird', 'bird6'];
+    const roles = ['supervisor', 'felix', 'felix-helper', 'confd', 'bird', 'bird6'];
     const perRole = (role: string): number[] => ours.procs.map((ps) => ps.filter((p) => p.role === role).reduce((s, p) => s + p.rssKiB, 0) / 1024);
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
     for (const role of roles) {

@@ -491,20 +491,24 @@ export class Lab {
 
   /** Processes living in a host's namespace, with their role, resident memory and CPU time. */
   processes(host: LabHost): NodeProcess[] {
-    return netnsPids(host.netns).flatMap((pid) => {
+    const procs = netnsPids(host.netns).flatMap((pid) => {
       try {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
         const status = readFileSync(`/proc/${pid}/status`, 'utf8');
         const rss = /VmRSS:\s+(\d+)/.exec(status);
-        // /proc/PID/stat: fields 14 and 15 (utime, stime) in clock ticks (USER_HZ = 100), after "(comm)"
+        // /proc/PID/stat after "(comm) ": state, ppid, …; fields 14 and 15 (utime, stime) in clock ticks (USER_HZ = 100)
         const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
         const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (f[0] === 'Z') return []; // exited, not yet reaped
         const cpuS = (Number(f[11]) + Number(f[12])) / 100;
-        return [{ pid, role: roleOf(argv), rssKiB: rss ? Number(rss[1]) : 0, cpuS, cmdline: argv.join(' ') }];
+        return [{ pid, ppid: Number(f[1]), role: roleOf(argv), rssKiB: rss ? Number(rss[1]) : 0, cpuS, cmdline: argv.join(' ') }];
       } catch {
         return []; // exited meanwhile
       }
     });
+    // felix's long-running ip / ipset / iptables-nft-restore
+    const felix = new Set(procs.filter((p) => p.role === 'felix').map((p) => p.pid));
+    return procs.map(({ ppid, ...p }) => (felix.has(ppid) ? { ...p, role: 'felix-helper' } : p));
   }
 
   /** Keep the lab running after this process exits (demo --keep): no exit-handler teardown. */

@@ -296,7 +296,7 @@ describe('calicoctl node', () => {
     expect(node.metadata.labels).toEqual({ rack: 'r1' });
     expect(node.spec.bgp).toEqual({ ipv4Address: `${h3.ip4}/24`, routeReflectorClusterID: '224.0.0.1', asNumber: 64700 });
     expect(Object.keys(state(h3).children)).toEqual(['felix']);
-    expect(lab.processes(h3).map((p) => p.role).sort()).toEqual(['felix', 'supervisor']);
+    expect(lab.processes(h3).map((p) => p.role).filter((r) => r !== 'felix-helper').sort()).toEqual(['felix', 'supervisor']);
     expect((await ctl(h3, ['node', 'status'])).stdout).toContain('BGP is disabled (backend none).');
     fg.kill('SIGTERM');
     expect(await exited, output).toBe(0);

@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 import type { FelixConfig } from './config.js';
+import { IpBatch, IpsetBatch } from './drivers/coprocess.js';
 import { IptablesTable, type Backend } from './drivers/iptables.js';
 import { IpsetsDriver } from './drivers/ipsets.js';
 import type { Metrics } from './drivers/metrics.js';
 import { RouteTable } from './drivers/routes.js';
-import type { Runner } from './drivers/runner.js';
+import { WarmRunner, type Runner } from './drivers/runner.js';
 import { Sysctls } from './drivers/sysctls.js';
 import type { CalcSink } from './calc/calculator.js';
 import type { Endpoint, Policy, Pool, Profile } from './calc/model.js';
@@ -47,6 +48,12 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
   private pools: Pool[] = [];
   private config: FelixConfig;
   private readonly marks: Marks;
+  private readonly smallTables: boolean;
+  /** long-running `ip -batch` and `ipset` that the route and set drivers write through */
+  private readonly ipBatch = new IpBatch();
+  private readonly ipsetBatch = new IpsetBatch();
+  /** iptables-nft-restore started ahead of need (see WarmRunner) */
+  private readonly warm = new WarmRunner();
   private readonly m: ReturnType<typeof dataplaneMetrics>;
 
   constructor(private readonly deps: DataplaneDeps) {
@@ -56,14 +63,19 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     const m = (this.m = dataplaneMetrics(deps.metrics));
     const versions: IpVersion[] = config.ipv6Support ? [4, 6] : [4];
     const tableCounters = { restore: () => (m.restores(), m.writes()), save: m.saves, rulesWritten: m.rules };
+    // With shared endpoint chains the tables stay small whatever the number of
+    // endpoints, and the kernel's commit cost is mostly fixed: deletions then
+    // wait for a tidy pass and the two families are written in parallel.
+    this.smallTables = config.sharedEndpointChains;
+    const restoreRun = backend === 'nft' ? this.warm.run : run;
     const table = (name: string, v: IpVersion) =>
-      new IptablesTable(name, v, backend, run, tableCounters, log.child({ table: `${name}${v}` }), config.chainInsertMode);
+      new IptablesTable(name, v, backend, restoreRun, tableCounters, log.child({ table: `${name}${v}` }), config.chainInsertMode, this.smallTables);
     this.out = {
       versions,
       filter: { 4: table('filter', 4), 6: table('filter', 6) },
       nat: { 4: table('nat', 4), 6: table('nat', 6) },
-      ipsets: new IpsetsDriver(run, { restore: () => (m.ipsetRestores(), m.writes()), membersWritten: m.ipsetMembers }, log),
-      routes: new RouteTable(run, { batch: () => (m.routeBatches(), m.writes()), routesWritten: m.routes }, log, versions.includes(6)),
+      ipsets: new IpsetsDriver(run, this.ipsetBatch, { restore: () => (m.ipsetRestores(), m.writes()), membersWritten: m.ipsetMembers }, log),
+      routes: new RouteTable(run, this.ipBatch, { batch: () => (m.routeBatches(), m.writes()), routesWritten: m.routes }, log, versions.includes(6)),
       sysctls: new Sysctls({ written: (n) => (m.sysctls(n), m.writes(n)) }),
     };
     this.ipsetMgr = new IpsetManager(this.out, deps.matchers, deps.endpoints);
@@ -76,6 +88,13 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
 
   get localEndpoints(): number {
     return this.endpointMgr.count;
+  }
+
+  /** Stop the long-running tools. */
+  close(): void {
+    this.ipBatch.close();
+    this.ipsetBatch.close();
+    this.warm.close();
   }
 
   /** Settings that can change live (the others need a restart: see RESTART_PARAMS). */
@@ -159,8 +178,8 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
 
   /**
    * Write everything pending, in an order that never leaves a rule pointing
-   * at a missing set or chain: sets (create/fill) → iptables additions (with
-   * the sysctls meanwhile) → routes, and in a `tidy` pass then the deletions:
+   * at a missing set or chain: sets (create/fill) → iptables additions →
+   * routes, with the sysctls meanwhile, and in a `tidy` pass then the deletions:
    * iptables (IptablesTable.cleanup) → sets (destroy). A family's routes go in as
    * soon as that family's tables are written (the IPv4 routes while the IPv6
    * tables are restored): a route of one family never carries traffic that
@@ -194,6 +213,10 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     let earlyRoutes: Promise<unknown> = Promise.resolve();
     const early = new Set<IpVersion>();
     let tablesOk = false;
+    // Sysctls are independent of everything else: written meanwhile (by a worker thread when there are many).
+    const sysctls = stage('sysctls', async () => {
+      if ((await o.sysctls.apply()) > 0) retry = true;
+    });
     if (await stage('ipsets', () => o.ipsets.applyUpdates())) {
       // nat before filter: on a cold start its few chains go in before the big
       // filter table (each restore's cost grows with the whole netns ruleset).
@@ -202,27 +225,26 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
         let ok = true;
         // Every table is read back before any is written (reads are cheap before the big writes).
         for (const t of tables) ok = (await stage(`iptables-save ${t.table}${t.version}`, () => t.readIfNeeded())) && ok;
-        // One table at a time: concurrent iptables-nft-restores in one netns
-        // make each other re-read the ruleset (the nft generation moves) and
-        // retry, which costs more than it saves (measured).
-        for (const v of o.versions) {
-          let family = true;
+        const family = async (v: IpVersion): Promise<boolean> => {
+          let done = true;
           let wrote = false;
           for (const t of [o.nat[v], o.filter[v]]) {
-            family = (await stage(`iptables ${t.table}${t.version}`, async () => (wrote = (await t.apply()) || wrote))) && family;
+            done = (await stage(`iptables ${t.table}${t.version}`, async () => (wrote = (await t.apply()) || wrote))) && done;
           }
-          // One family at a time, so the two route passes never overlap.
-          if (family && wrote) (early.add(v), (earlyRoutes = earlyRoutes.then(() => routes(v))));
-          ok &&= family;
-        }
+          // Chained, so the two route passes never overlap.
+          if (done && wrote) (early.add(v), (earlyRoutes = earlyRoutes.then(() => routes(v))));
+          return done;
+        };
+        // Large tables one at a time: concurrent iptables-nft-restores in one
+        // netns make each other re-read the ruleset (the nft generation moves)
+        // and retry, which costs more than it saves (measured).
+        if (this.smallTables) return (await Promise.all(o.versions.map(family))).every(Boolean) && ok;
+        for (const v of o.versions) ok = (await family(v)) && ok;
         return ok;
       })();
-      // Sysctls are independent of iptables: write them while the restores run.
-      await stage('sysctls', async () => {
-        if ((await o.sysctls.apply()) > 0) retry = true;
-      });
       tablesOk = await writes;
     }
+    await sysctls;
     // Routes last: traffic reaches a workload only once its policy is in place.
     // A family whose tables failed still gets its routes here (the retry repairs the tables).
     await earlyRoutes;

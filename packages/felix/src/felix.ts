@@ -27,8 +27,12 @@ export interface FelixOptions {
   onFatal: (reason: string) => void;
 }
 
-/** How long deletions wait after the change that made them due (they cost the kernel an RCU grace period). */
-const TIDY_DELAY_MS = 50;
+/**
+ * How long deletions wait after the change that made them due: they cost an
+ * RCU grace period (and, with large tables, a full re-validation), so they are
+ * batched, at most one tidy pass a second, off the path of the changes.
+ */
+const TIDY_DELAY_MS = 1000;
 
 /** A configuration problem felix refuses to run with. */
 export class FatalConfigError extends Error {}
@@ -38,7 +42,7 @@ export class FatalConfigError extends Error {}
  * Nothing touches the kernel until the first full sync; after that, updates
  * are coalesced for `applyBatchDelay` and applied in one pass. Deletions
  * (old rules, chains and sets no longer wanted) wait for a tidy pass
- * TIDY_DELAY_MS later, so that they never delay a change (see IptablesTable.apply).
+ * TIDY_DELAY_MS later, out of the way of the changes (see IptablesTable.apply).
  */
 export class Felix implements CalcSink {
   readonly metrics = new Metrics();
@@ -120,6 +124,7 @@ export class Felix implements CalcSink {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.tidyTimer) clearTimeout(this.tidyTimer);
+    this.dp?.close();
     for (const i of this.intervals) clearInterval(i);
     await this.syncer.stop();
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));

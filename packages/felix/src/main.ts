@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --max-old-space-size=256
+#!/usr/bin/env -S node --max-semi-space-size=8 --max-old-space-size=256
 // calico-felix: the per-host agent. Configured by FELIX_* environment
 // variables and FelixConfiguration resources; NODENAME names its host;
 // ETCD_ENDPOINTS (http://…, or unix:///path) names the datastore.

@@ -6,6 +6,10 @@ import { chainName, marksFromMask, ruleHashes, ipsetName } from '@calico/felix/n
 import { renderRules, portChunks } from '@calico/felix/rules/policy';
 import { dispatchChains, groupDispatchChains } from '@calico/felix/rules/dispatch';
 import { canonicalMember } from '@calico/felix/drivers/ipsets';
+import { Sysctls } from '@calico/felix/drivers/sysctls';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { IptablesTable, parseSave } from '@calico/felix/drivers/iptables';
 import { resolveConfig } from '@calico/felix/config';
 
@@ -118,15 +122,17 @@ describe('dispatch chains', () => {
 });
 
 /** A fake iptables: keeps the restore inputs and serves a save text. */
-function fakeIptables(save: string) {
+function fakeIptables(save: string, deferDeletes = false) {
   const restores: string[] = [];
+  const commands: string[][] = [];
   const run = async (cmd: string[], input?: string | Iterable<string>) => {
     if (cmd[0]!.endsWith('-save')) return { code: 0, stdout: save, stderr: '' };
+    commands.push(cmd);
     restores.push(typeof input === 'string' ? input : [...(input ?? [])].join(''));
     return { code: 0, stdout: '', stderr: '' };
   };
   const counters = { restore: () => {}, save: () => {}, rulesWritten: () => {} };
-  return { restores, table: new IptablesTable('filter', 4, 'nft', run, counters, log) };
+  return { restores, commands, table: new IptablesTable('filter', 4, 'nft', run, counters, log, 'insert', deferDeletes) };
 }
 
 describe('iptables driver', () => {
@@ -135,6 +141,16 @@ describe('iptables driver', () => {
     const m = parseSave(':INPUT ACCEPT [0:0]\n:cali-x - [0:0]\n-A INPUT -m comment --comment "cali:abcdefghijklmnop" -j cali-x\n-A INPUT -j DROP\n-A cali-x -p tcp -m comment --comment cali:ABCDEFGHIJKLMNOP -j ACCEPT\n');
     expect(m.get('INPUT')).toEqual(['abcdefghijklmnop', null]);
     expect(m.get('cali-x')).toEqual(['ABCDEFGHIJKLMNOP']);
+  });
+  it('loads a table that holds nothing of anyone whole (no --noflush), keeping the built-in policies', async () => {
+    const f = fakeIptables('*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\nCOMMIT\n');
+    f.table.setChain('cali-x', rules);
+    await f.table.apply();
+    expect(f.commands[0]).not.toContain('--noflush');
+    expect(f.restores[0]).toMatch(/^\*filter\n:INPUT DROP \[0:0\]\n:FORWARD ACCEPT \[0:0\]\n:cali-x - \[0:0\]\n-A cali-x /);
+    f.table.setChain('cali-y', rules);
+    await f.table.apply();
+    expect(f.commands[1]).toContain('--noflush');
   });
   it('writes nothing when the kernel already matches', async () => {
     const [h] = ruleHashes('cali-x', ['-p tcp -j ACCEPT']);
@@ -145,8 +161,20 @@ describe('iptables driver', () => {
     await f.table.apply();
     expect(f.restores).toEqual([]);
   });
-  it('writes what differs, re-inserts a moved hook, and removes our leftovers in cleanup()', async () => {
-    const f = fakeIptables('*filter\n:INPUT ACCEPT [0:0]\n:cali-old - [0:0]\n:cali-x - [0:0]\n-A INPUT -j ACCEPT\n-A INPUT -m comment --comment "cali:0000000000000000" -j cali-x\n-A cali-old -j DROP\nCOMMIT\n');
+  const leftovers = '*filter\n:INPUT ACCEPT [0:0]\n:cali-old - [0:0]\n:cali-x - [0:0]\n-A INPUT -j ACCEPT\n-A INPUT -m comment --comment "cali:0000000000000000" -j cali-x\n-A cali-old -j DROP\nCOMMIT\n';
+  it('writes what differs, re-inserts a moved hook, and removes our leftovers in the same restore', async () => {
+    const f = fakeIptables(leftovers);
+    f.table.setChain('cali-x', rules);
+    f.table.setInsertions('INPUT', [{ match: '', action: '-j cali-x' }]);
+    expect(await f.table.apply()).toBe(true);
+    expect(f.restores).toHaveLength(1);
+    expect(f.restores[0]).toMatch(/^\*filter\n:cali-old - \[0:0\]\n-D INPUT 2\n/);
+    expect(f.restores[0]).toMatch(/-A cali-x -p tcp .*-j ACCEPT\n-I INPUT 1 .*-j cali-x\n-X cali-old\nCOMMIT\n$/);
+    expect(f.table.needsCleanup).toBe(false);
+    expect(await f.table.apply()).toBe(false);
+  });
+  it('with deferDeletes, leaves the removals to cleanup()', async () => {
+    const f = fakeIptables(leftovers, true);
     f.table.setChain('cali-x', rules);
     f.table.setInsertions('INPUT', [{ match: '', action: '-j cali-x' }]);
     expect(await f.table.apply()).toBe(true);
@@ -168,9 +196,20 @@ describe('iptables driver', () => {
     expect(await f.table.cleanup()).toBe(false);
     expect(f.restores).toHaveLength(2);
   });
-  it('changes a chain by inserting the new rules and a RETURN in front; cleanup() deletes the old ones', async () => {
+  it('changes a chain by inserting the new rules and a RETURN in front, then deleting the old ones', async () => {
     const [old] = ruleHashes('cali-x', ['-p udp -j ACCEPT']);
     const f = fakeIptables(`*filter\n:cali-x - [0:0]\n-A cali-x -p udp -m comment --comment "cali:${old}" -j ACCEPT\nCOMMIT\n`);
+    f.table.setChain('cali-x', rules);
+    await f.table.apply();
+    expect(f.restores).toHaveLength(1);
+    expect(f.restores[0]!.replace(/"cali:[\w-]{16}"/g, 'H')).toBe(
+      '*filter\n-I cali-x 1 -p tcp -m comment --comment H -j ACCEPT\n-I cali-x 2 -m comment --comment H -j RETURN\n-D cali-x 3\n-D cali-x 2\nCOMMIT\n',
+    );
+    expect(await f.table.apply()).toBe(false);
+  });
+  it('with deferDeletes, a change deletes nothing; cleanup() deletes the old rules', async () => {
+    const [old] = ruleHashes('cali-x', ['-p udp -j ACCEPT']);
+    const f = fakeIptables(`*filter\n:cali-x - [0:0]\n-A cali-x -p udp -m comment --comment "cali:${old}" -j ACCEPT\nCOMMIT\n`, true);
     f.table.setChain('cali-x', [...rules, { match: '-p icmp', action: '-j DROP' }]);
     await f.table.apply();
     const lines = f.restores[0]!.split('\n');
@@ -184,6 +223,36 @@ describe('iptables driver', () => {
     expect(f.restores[1]).toBe('*filter\n-D cali-x 4\n-D cali-x 3\nCOMMIT\n');
     expect(await f.table.apply()).toBe(false);
   });
+});
+
+describe('sysctls driver', () => {
+  // A directory standing in for /proc/sys: `n` interfaces with proxy_arp 0, and keys for a missing one.
+  function tree(n: number) {
+    const root = mkdtempSync(join(tmpdir(), 'fx-sysctl-'));
+    for (let i = 0; i < n; i++) {
+      mkdirSync(join(root, `net/ipv4/conf/cali${i}`), { recursive: true });
+      writeFileSync(join(root, `net/ipv4/conf/cali${i}/proxy_arp`), i % 2 ? '1\n' : '0\n');
+    }
+    let written = 0;
+    return { root, sys: new Sysctls({ written: (k) => (written += k) }, root), written: () => written };
+  }
+  for (const n of [10, 1500]) {
+    it(`writes only what differs, keeps a missing interface pending (${n} files: ${n >= 1000 ? 'worker thread' : 'inline'})`, async () => {
+      const t = tree(n);
+      try {
+        for (let i = 0; i < n; i++) t.sys.set(`net/ipv4/conf/cali${i}/proxy_arp`, '1');
+        t.sys.set('net/ipv4/conf/missing/proxy_arp', '1');
+        expect(await t.sys.apply()).toBe(1);
+        expect(t.written()).toBe(n / 2);
+        expect(readFileSync(join(t.root, 'net/ipv4/conf/cali0/proxy_arp'), 'utf8')).toBe('1');
+        expect(t.sys.pending).toBe(true); // the missing one, retried next time
+        expect(await t.sys.apply()).toBe(1);
+        expect(t.written()).toBe(n / 2);
+      } finally {
+        rmSync(t.root, { recursive: true, force: true });
+      }
+    });
+  }
 });
 
 describe('config', () => {

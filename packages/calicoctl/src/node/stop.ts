@@ -13,7 +13,8 @@ export async function stopSupervisor(layout: NodeLayout, pid: number, force: boo
     .filter((c) => pidRuns(c.pid, c.argv[0]!))
     .map((c) => c.pid!);
   signalPid(pid, force ? 'SIGKILL' : 'SIGTERM');
-  if (force) for (const c of children) signalPid(c, 'SIGKILL');
+  // each child leads a process group (see Supervisor.spawnChild): the group goes too
+  if (force) for (const c of children) signalPid(-c, 'SIGKILL');
   const deadline = Date.now() + timeoutMs;
   while ([pid, ...children].some(pidAlive)) {
     if (Date.now() > deadline) {
@@ -39,11 +40,13 @@ export async function stopOrphans(layout: NodeLayout, timeoutMs = 10_000): Promi
     .filter((c) => pidRuns(c.pid, c.argv[0]!))
     .map((c) => c.pid!);
   for (const pid of orphans) signalPid(pid, 'SIGTERM');
+  const groups = [...orphans];
   const deadline = Date.now() + timeoutMs;
   while (orphans.some(pidAlive)) {
-    if (Date.now() > deadline) for (const pid of orphans.filter(pidAlive)) signalPid(pid, 'SIGKILL');
+    if (Date.now() > deadline) for (const pid of orphans.filter(pidAlive)) signalPid(-pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
+  for (const pid of groups) signalPid(-pid, 'SIGKILL'); // what they started themselves
   return orphans;
 }
 

@@ -7,6 +7,7 @@ import {
   childLogFile,
   childPidFile,
   logTail,
+  signalPid,
   supervisorPidFile,
   supervisorStateFile,
   type ChildState,
@@ -165,7 +166,9 @@ export class Supervisor {
     const fd = openSync(logFile, 'a');
     let proc: ChildProcess;
     try {
-      proc = spawn(c.spec.argv[0]!, c.spec.argv.slice(1), { stdio: ['ignore', fd, fd], env });
+      // Each child leads its own process group, so that what it started itself
+      // (felix's long-running ip/ipset/iptables-restore) ends with it.
+      proc = spawn(c.spec.argv[0]!, c.spec.argv.slice(1), { stdio: ['ignore', fd, fd], env, detached: true });
     } finally {
       closeSync(fd);
     }
@@ -181,6 +184,7 @@ export class Supervisor {
   }
 
   private onExit(c: Running, proc: ChildProcess): void {
+    if (proc.pid) signalPid(-proc.pid, 'SIGKILL'); // whatever it left in its group
     rmSync(childPidFile(this.opts.layout, c.spec.name), { force: true });
     c.state = { ...c.state, pid: undefined, ready: false };
     if (this.stopping || this.state !== 'running') {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { IpsetBatch } from './coprocess.js';
 import { EarlyRead } from './readback.js';
 import type { Runner } from './runner.js';
 
@@ -41,7 +42,8 @@ export function parseIpsetSave(text: string): Map<string, KernelSet> {
 
 /**
  * The IP sets felix owns (names `cali40…` / `cali60…`). Members change
- * incrementally; apply() writes the difference in one `ipset restore`.
+ * incrementally; apply() writes the difference in one batch to a
+ * long-running `ipset -exist -`.
  * Creating and filling happens in applyUpdates() (before iptables, so rules
  * never refer to a missing set); removing sets no longer wanted happens in
  * applyDeletions() (after iptables stopped referring to them).
@@ -53,6 +55,7 @@ export class IpsetsDriver {
 
   constructor(
     private readonly run: Runner,
+    private readonly batch: IpsetBatch,
     private readonly counters: IpsetCounters,
     private readonly log: Logger,
     private readonly maxSize = 1048576,
@@ -100,11 +103,17 @@ export class IpsetsDriver {
 
   private async restore(lines: string[]): Promise<void> {
     this.counters.restore();
+    let err: string;
     try {
-      await this.run(['ipset', 'restore', '-exist'], lines.join('\n') + '\nCOMMIT\n');
+      err = await this.batch.run(lines);
     } catch (e) {
       this.kernel = undefined;
       throw e;
+    }
+    if (err) {
+      // Some lines failed (the others ran): re-read before the retry.
+      this.kernel = undefined;
+      throw new Error(`ipset: ${err.slice(0, 500)}`);
     }
   }
 

@@ -115,6 +115,8 @@ export class IptablesTable {
     private readonly counters: TableCounters,
     private readonly log: Logger,
     private readonly insertMode: 'insert' | 'append' = 'insert',
+    /** leave deletions to cleanup() (small tables; see apply) instead of making them in the same restore */
+    private readonly deferDeletes = false,
   ) {}
 
   private get tool(): string {
@@ -199,17 +201,20 @@ export class IptablesTable {
   private readonly untidy = new Set<string>();
 
   /**
-   * Bring the kernel to the desired state without deleting anything (see
-   * cleanup()); resolves once written: true if something was written.
+   * Bring the kernel to the desired state; resolves once written: true if
+   * something was written.
    *
    * A chain that changed gets its new rules inserted at the top, followed by
    * a RETURN, in front of the old ones: from the commit on, packets see
    * exactly the new chain (falling off a user chain is a RETURN too). The old
-   * rules go later, in cleanup(). Why: a commit that deletes rules makes the
-   * next close of any netfilter netlink socket wait for an RCU grace period
-   * (the kernel frees the deleted rules first), ~10-15 ms per restore here, so
-   * deleting in a separate, later restore keeps that wait out of the time
-   * from a datastore change to the kernel.
+   * rules, and chains no longer wanted, are deleted after that in the same
+   * restore, or, with `deferDeletes`, later by cleanup(). Why defer: a commit
+   * that deletes rules makes the next close of any netfilter netlink socket
+   * wait for an RCU grace period (the kernel frees the deleted rules first),
+   * ~10-15 ms per restore here. With small tables that wait is most of a
+   * restore's cost, so a separate, later restore keeps it out of the time
+   * from a datastore change to the kernel; with large tables every commit
+   * re-validates the whole table and a second one costs more than it saves.
    */
   async apply(): Promise<boolean> {
     await this.readIfNeeded();
@@ -274,58 +279,73 @@ export class IptablesTable {
       rules += d.rules.length;
     }
     this.dirty.clear();
-    if (!declare.length && !rewrite.length && !hookDeletes.length && !hookInserts.length) return false;
-
+    // Decided on what the kernel holds before this write.
     const whole = this.isEmpty(kernel);
+    for (const [name, hashes] of written) kernel.set(name, hashes);
+    const tidy = this.deferDeletes ? undefined : this.cleanupPlan();
+    if (!declare.length && !rewrite.length && !hookDeletes.length && !hookInserts.length && !tidy) return false;
+
     // Loading whole, the built-in chains are declared with the policies they have.
     const builtinDecls = whole ? [...this.builtins].map(([name, policy]) => `:${name} ${policy} [0:0]`) : [];
     const table = this.table;
     function* input(): Generator<string> {
-      yield [`*${table}`, ...builtinDecls, ...declare, ...hookDeletes, ''].join('\n');
+      yield [`*${table}`, ...builtinDecls, ...declare, ...(tidy?.flush ?? []), ...hookDeletes, ''].join('\n');
       for (const [name, d, how] of rewrite) {
         if (how === 'append') yield d.rules.map((r, i) => `-A ${name} ${line(r, d.hashes[i]!)}\n`).join('');
         else yield [...d.rules.map((r, i) => `-I ${name} ${i + 1} ${line(r, d.hashes[i]!)}`), `-I ${name} ${d.rules.length + 1} ${returnLine(d.ret)}`, ''].join('\n');
       }
-      yield [...hookInserts, 'COMMIT', ''].join('\n');
+      yield [...hookInserts, ...(tidy?.deletes ?? []), 'COMMIT', ''].join('\n');
     }
     await this.restore(input, whole, rules);
-    for (const [name, hashes] of written) kernel.set(name, hashes);
+    if (tidy) this.tidied(tidy);
     return true;
   }
 
   /**
-   * Delete what apply() left behind: the old rules after the RETURN of each
-   * rewritten chain, then the chains no longer wanted (nothing refers to them
-   * once those tails are gone). One restore; true if something was written.
+   * Delete what apply() left behind (with `deferDeletes`): the old rules
+   * after the RETURN of each rewritten chain, then the chains no longer
+   * wanted. One restore; true if something was written.
    */
   async cleanup(): Promise<boolean> {
-    const kernel = this.kernel;
-    if (!kernel || !this.untidy.size) return false;
-    const flush: string[] = [];
-    const deletes: string[] = [];
+    const plan = this.kernel && this.cleanupPlan();
+    if (!plan) return false;
+    await this.restore(() => [[`*${this.table}`, ...plan.flush, ...plan.deletes, 'COMMIT', ''].join('\n')], false, 0);
+    this.tidied(plan);
+    return true;
+  }
+
+  /**
+   * The deletions due, from what the kernel holds now: flush the chains no
+   * longer wanted (first), delete the old tails (each from its end), then
+   * remove those chains (nothing refers to them once the tails are gone).
+   */
+  private cleanupPlan(): CleanupPlan | undefined {
+    const kernel = this.kernel!;
+    const plan: CleanupPlan = { flush: [], deletes: [], after: new Map() };
     const removes: string[] = [];
-    const after = new Map<string, KernelChain | undefined>();
     for (const name of this.untidy) {
       const have = kernel.get(name);
       if (!have) continue;
       const d = this.desired.get(name);
       if (!d) {
-        flush.push(`:${name} - [0:0]`);
+        plan.flush.push(`:${name} - [0:0]`);
         removes.push(`-X ${name}`);
-        after.set(name, undefined);
+        plan.after.set(name, undefined);
       } else if (startsWith(have, d.hashes) && have.length > d.hashes.length) {
-        for (let i = have.length; i > d.hashes.length; i--) deletes.push(`-D ${name} ${i}`);
-        after.set(name, d.hashes);
+        for (let i = have.length; i > d.hashes.length; i--) plan.deletes.push(`-D ${name} ${i}`);
+        plan.after.set(name, d.hashes);
       }
     }
     this.untidy.clear();
-    if (!after.size) return false;
-    await this.restore(() => [[`*${this.table}`, ...flush, ...deletes, ...removes, 'COMMIT', ''].join('\n')], false, 0);
-    for (const [name, hashes] of after) {
-      if (hashes) kernel.set(name, hashes);
-      else kernel.delete(name);
+    plan.deletes.push(...removes);
+    return plan.after.size ? plan : undefined;
+  }
+
+  private tidied(plan: CleanupPlan): void {
+    for (const [name, hashes] of plan.after) {
+      if (hashes) this.kernel!.set(name, hashes);
+      else this.kernel!.delete(name);
     }
-    return true;
   }
 
   private async restore(input: () => Iterable<string>, whole: boolean, rules: number): Promise<void> {
@@ -341,6 +361,15 @@ export class IptablesTable {
       throw e;
     }
   }
+}
+
+interface CleanupPlan {
+  /** `:chain - [0:0]` for chains to remove (they go at the top of the input) */
+  flush: string[];
+  /** `-D chain n` for old tails, then `-X chain` */
+  deletes: string[];
+  /** what each chain holds afterwards (undefined: gone) */
+  after: Map<string, KernelChain | undefined>;
 }
 
 const startsWith = (a: readonly (string | null)[], prefix: readonly string[]): boolean => prefix.every((x, i) => a[i] === x);

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { ROUTE_PROTO } from '../names.js';
+import type { IpBatch } from './coprocess.js';
 import { EarlyRead } from './readback.js';
 import type { Runner } from './runner.js';
 
@@ -14,8 +15,8 @@ const withPrefix = (dst: string): string => (dst.includes('/') ? dst : dst.inclu
 /**
  * Routes to local workloads: `<ip>/32 dev caliX scope link proto 80` (and /128).
  * Only routes carrying our protocol number are ever read or removed. All
- * changes go in one `ip -batch`; a route whose interface does not exist yet
- * fails alone (`-force`), stays pending and is retried.
+ * changes go in one batch to a long-running `ip -force -batch -`; a route
+ * whose interface does not exist yet fails alone, stays pending and is retried.
  */
 export class RouteTable {
   /** dst → interface */
@@ -25,6 +26,7 @@ export class RouteTable {
 
   constructor(
     private readonly run: Runner,
+    private readonly batch: IpBatch,
     private readonly counters: RouteCounters,
     private readonly log: Logger,
     private readonly ipv6: boolean,
@@ -98,10 +100,7 @@ export class RouteTable {
     if (!lines.length) return 0;
     this.counters.batch();
     this.counters.routesWritten(lines.length);
-    const res = await this.run(['ip', '-force', '-batch', '-'], lines.join('\n') + '\n', true);
-    // `ip -batch` reports "Command failed -:N" for each failing line.
-    const failed = new Set<number>();
-    for (const m of res.stderr.matchAll(/Command failed -:(\d+)/g)) failed.add(Number(m[1]) - 1);
+    const { failed, output } = await this.batch.run(lines);
     lineDst.forEach((dst, i) => {
       if (failed.has(i)) {
         this.dirty.add(dst);
@@ -111,7 +110,7 @@ export class RouteTable {
       if (want) kernel.set(dst, want);
       else kernel.delete(dst);
     });
-    if (failed.size) this.log.debug({ failed: failed.size, stderr: res.stderr.slice(0, 500) }, 'some routes could not be programmed yet');
+    if (failed.size) this.log.debug({ failed: failed.size, output: output.slice(0, 500) }, 'some routes could not be programmed yet');
     return failed.size;
   }
 }
