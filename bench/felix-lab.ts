@@ -11,7 +11,7 @@ import { createNetns, deleteNetns } from '../test/helpers/netns.js';
 
 export const PROFILES = 100;
 /** The node flags of the calico-felix binary (its shebang), for felix started as `node main.js`. */
-export const FELIX_NODE_FLAGS = '--max-semi-space-size=2 --max-old-space-size=256';
+export const FELIX_NODE_FLAGS = '--max-semi-space-size=8 --max-old-space-size=256';
 export const POLICIES = 100;
 
 /**
