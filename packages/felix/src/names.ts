@@ -68,8 +68,13 @@ export function ruleHashes(chain: string, rules: readonly string[]): string[] {
   return rules.map((r) => (prev = nextRuleHash(prev, r)));
 }
 
-/** The hash of a rule that follows the rule (or chain name) hashed `prev`. */
-export const nextRuleHash = (prev: string, rule: string): string => b64url(`${prev}\0${rule}`, 'sha224').slice(0, RULE_HASH_LEN);
+/**
+ * The hash of a rule that follows the rule (or chain name) hashed `prev`.
+ * SHA-1 where Calico uses SHA-224: it only tells our rules apart (96 bits
+ * kept), and costs half as much, which is ~0.3 s of a 5,000-endpoint cold
+ * start (235k rules).
+ */
+export const nextRuleHash = (prev: string, rule: string): string => b64url(`${prev}\0${rule}`, 'sha1').slice(0, RULE_HASH_LEN);
 
 /** Bits allocated from the mark mask, lowest first: accept, pass, scratch. */
 export interface Marks {
