@@ -107,11 +107,17 @@ describe('dispatch chains', () => {
     const text = (c: typeof from) => c!.rules.map((r) => [r.match, r.action].filter(Boolean).join(' '));
     expect(text(from)).toEqual([
       '-m set ! --match-set cali40wl-addrs src,src -j DROP',
+      '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
       '-m set --match-set cali40g:a src,src -g cali-fw-_a',
       '-m set --match-set cali40g:b src,src -g cali-fw-_b',
       '-j DROP',
     ]);
-    expect(text(to)).toEqual(['-m set --match-set cali40g:a dst,dst -g cali-tw-_a', '-m set --match-set cali40g:b dst,dst -g cali-tw-_b', '-j DROP']);
+    expect(text(to)).toEqual([
+      '-m set --match-set cali40wl-addrs dst,dst -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+      '-m set --match-set cali40g:a dst,dst -g cali-tw-_a',
+      '-m set --match-set cali40g:b dst,dst -g cali-tw-_b',
+      '-j DROP',
+    ]);
   });
   it('ipset members compare in the form ipset save prints (interface names kept as they are)', () => {
     expect(canonicalMember('198.19.0.1/32,caliAB')).toBe('198.19.0.1,caliAB');

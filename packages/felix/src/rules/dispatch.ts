@@ -56,21 +56,30 @@ export interface DispatchGroup {
  * Shared mode's dispatch chains: one rule per group, not per endpoint, so an
  * endpoint coming or going changes ipset members only. From workloads, a
  * source that is not one of the interface's own addresses (the `addrs` set of
- * `<ip>,<if>` pairs) is dropped first.
+ * `<ip>,<if>` pairs) is dropped first. Established traffic of a known endpoint
+ * is accepted before the groups, as the first rule of its endpoint chain would
+ * (Calico's order: anti-spoofing, then RELATED,ESTABLISHED), so that only a
+ * flow's first packets walk the list of groups.
  */
 export function groupDispatchChains(groups: DispatchGroup[], addrs: string): Chain[] {
+  const established = '-m conntrack --ctstate RELATED,ESTABLISHED';
   return [
     {
       name: CHAINS.fromWlDispatch,
       rules: [
         rule(`-m set ! --match-set ${addrs} src,src`, '-j DROP'),
+        rule(established, '-j ACCEPT'),
         ...groups.map((g) => rule(`-m set --match-set ${g.set} src,src`, `-g ${g.fw}`)),
         rule('', '-j DROP'),
       ],
     },
     {
       name: CHAINS.toWlDispatch,
-      rules: [...groups.map((g) => rule(`-m set --match-set ${g.set} dst,dst`, `-g ${g.tw}`)), rule('', '-j DROP')],
+      rules: [
+        rule(`-m set --match-set ${addrs} dst,dst ${established}`, '-j ACCEPT'),
+        ...groups.map((g) => rule(`-m set --match-set ${g.set} dst,dst`, `-g ${g.tw}`)),
+        rule('', '-j DROP'),
+      ],
     },
   ];
 }
