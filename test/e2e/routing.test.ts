@@ -205,7 +205,7 @@ describe('3-host BGP mesh', () => {
     // the node's long-running processes (a short-lived birdc from a reload or probe may come and go;
     // felix's own ip/ipset/iptables-restore helpers end with it)
     const daemons = lab.processes(h3).map((p) => p.role).filter((r) => r !== 'birdc' && r !== 'felix-helper');
-    expect(daemons.sort()).toEqual(['bird', 'bird6', 'confd', 'felix', 'supervisor']);
+    expect(daemons.sort(), JSON.stringify(lab.processes(h3).map((p) => p.cmdline))).toEqual(['bird', 'bird6', 'confd', 'felix', 'supervisor']);
     const r = await lab.stopNode(h3);
     expect(r.code, r.stderr).toBe(0);
     expect(lab.processes(h3)).toEqual([]);

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 // Sub-path imports: the libcalico index would also load modules confd never uses.
-import { connectDatastore } from '@calico/libcalico/datastore/connect';
+import { etcdConfigFromEnv } from '@calico/libcalico/config';
+import { GatewayDatastore } from '@calico/libcalico/datastore/gateway';
 import { createLogger } from '@calico/libcalico/log';
 import { ipFamily } from '@calico/libcalico/net';
 import { nodeName, nodePaths } from '@calico/libcalico/config';
@@ -63,7 +64,7 @@ async function main(): Promise<void> {
   mkdirSync(opts.confdDir, { recursive: true });
   if (!flags.onetime) mkdirSync(opts.runDir, { recursive: true });
 
-  const ds = await connectDatastore();
+  const ds = new GatewayDatastore(etcdConfigFromEnv());
   const store = new DatastoreStore(ds, bgpPrefixes(opts.nodeName), log);
   const confd = new Confd(store, opts);
   log.info({ node: opts.nodeName, templates: opts.templatesDir, confdDir: opts.confdDir, runDir: opts.runDir, onetime: !!flags.onetime }, 'calico-confd starting');

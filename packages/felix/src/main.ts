@@ -5,7 +5,7 @@
 // The node flags above keep the heap small (RSS ~160 MB at 5,000 endpoints
 // instead of ~300 MB): pass the same ones when starting it as `node main.js`.
 import { etcdConfigFromEnv, nodeName, nodePaths } from '@calico/libcalico/config';
-import { connectDatastore } from '@calico/libcalico/datastore/connect';
+import { GatewayDatastore } from '@calico/libcalico/datastore/gateway';
 import { createLogger } from '@calico/libcalico/log';
 import type { Felix } from './felix.js';
 
@@ -15,7 +15,8 @@ async function main(): Promise<void> {
   const node = nodeName(env);
   // The etcd client (grpc, protobufjs) and felix's own modules each take a few
   // hundred ms to load at start: load them side by side.
-  const [ds, { Felix }] = await Promise.all([connectDatastore(etcdConfigFromEnv(env)), import('./felix.js')]);
+  const ds = new GatewayDatastore(etcdConfigFromEnv(env));
+  const { Felix } = await import('./felix.js');
   let felix: Felix | undefined;
   const exit = async (code: number) => {
     await felix?.stop().catch(() => {});

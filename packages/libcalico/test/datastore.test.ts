@@ -112,6 +112,27 @@ describe.each(impls)('%s datastore', (_name, make) => {
   });
 });
 
+// felix and confd watch through the gateway; its unix:// endpoints are what the felix tests use.
+describe('gateway watch', () => {
+  const gw = () => new GatewayDatastore({ endpoints: [etcd.endpoint], timeoutMs: 3000 });
+
+  it('reports a watch from a compacted revision as an error (the syncer then relists)', async () => {
+    const ds = gw();
+    const p = `/t/${Math.random()}/`;
+    const first = await ds.put(p + 'a', '1');
+    const last = await ds.put(p + 'a', '2');
+    const compacted = await fetch(`${etcd.endpoint}/v3/kv/compaction`, { method: 'POST', body: JSON.stringify({ revision: last.revision }) });
+    expect(compacted.status).toBe(200);
+    const errors: Error[] = [];
+    const watch = ds.watch(p, first.revision, { onEvents: () => {}, onError: (e) => errors.push(e) });
+    // etcd may refuse at once (the promise rejects) or cancel right after `created` (onError).
+    const failedAtOnce = await watch.then(() => false, () => true);
+    if (!failedAtOnce) await new Promise((r) => setTimeout(r, 300));
+    expect(failedAtOnce || errors.some((e) => /compacted/.test(e.message))).toBe(true);
+    await ds.close();
+  });
+});
+
 describe('etcd unavailability', () => {
   it('fails within seconds naming the endpoint', async () => {
     const ds = new EtcdDatastore({ endpoints: ['http://127.0.0.1:1'], timeoutMs: 1000 });

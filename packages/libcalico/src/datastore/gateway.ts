@@ -1,9 +1,8 @@
-// A Datastore over etcd's v3 JSON gateway (`POST /v3/kv/range|put|txn` on the
-// client port, same TLS), for calicoctl's short-lived requests. Loading the
-// gRPC client (etcd3 → grpc-js + protobufjs) costs a CLI run ~200 ms before
-// the first request; node:http costs nothing. Watches, which only long-running
-// commands need, are delegated to libcalico's etcd3 datastore, loaded on first use.
-import { request as httpRequest, type RequestOptions } from 'node:http';
+// A Datastore over etcd's v3 JSON gateway (`POST /v3/kv/range|put|txn|watch` on
+// the client port, same TLS; `unix:///path` endpoints too). Loading the gRPC
+// client (etcd3 → grpc-js + protobufjs) costs ~200 ms before the first request
+// and ~30 MB; node:http costs nothing. calicoctl, felix and confd use it.
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { DatastoreError } from '../errors.js';
 import { readFileIf, type EtcdConfig } from '../config.js';
@@ -21,6 +20,13 @@ interface GwHeader {
 interface GwRange {
   header: GwHeader;
   kvs?: GwKV[];
+}
+interface GwWatchResult {
+  created?: boolean;
+  canceled?: boolean;
+  compact_revision?: string;
+  cancel_reason?: string;
+  events?: { type?: 'PUT' | 'DELETE'; kv: GwKV }[];
 }
 interface GwTxn {
   header: GwHeader;
@@ -50,27 +56,37 @@ export class GatewayDatastore implements Datastore {
   private readonly tls: Pick<RequestOptions & { ca?: Buffer; cert?: Buffer; key?: Buffer }, 'ca' | 'cert' | 'key'>;
   /** index of the endpoint that answered last */
   private current = 0;
-  private watcher?: Promise<Datastore>;
+  private readonly watches = new Set<ClientRequest>();
 
   constructor(private readonly cfg: EtcdConfig) {
     this.endpoints = cfg.endpoints.map((e) => new URL(e));
     this.tls = { ca: readFileIf(cfg.caFile), cert: readFileIf(cfg.certFile), key: readFileIf(cfg.keyFile) };
   }
 
+  /** A POST to `path` on `url` (`unix:///path/to/socket` goes through that socket). */
+  private request(url: URL, path: string, data: string, onResponse: (res: IncomingMessage) => void, timeoutMs?: number): ClientRequest {
+    const https = url.protocol === 'https:';
+    const where = url.protocol === 'unix:' ? { socketPath: url.pathname } : { host: url.hostname, port: url.port || (https ? 443 : 2379) };
+    return (https ? httpsRequest : httpRequest)(
+      {
+        ...where,
+        path,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+        timeout: timeoutMs,
+        ...(https ? this.tls : {}),
+      },
+      onResponse,
+    );
+  }
+
   private post<T>(url: URL, path: string, body: unknown): Promise<T> {
     const data = JSON.stringify(body);
-    const https = url.protocol === 'https:';
     return new Promise<T>((resolve, reject) => {
-      const req = (https ? httpsRequest : httpRequest)(
-        {
-          host: url.hostname,
-          port: url.port || (https ? 443 : 2379),
-          path,
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
-          timeout: this.cfg.timeoutMs,
-          ...(https ? this.tls : {}),
-        },
+      const req = this.request(
+        url,
+        path,
+        data,
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -90,6 +106,7 @@ export class GatewayDatastore implements Datastore {
           });
           res.on('error', reject);
         },
+        this.cfg.timeoutMs,
       );
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.cfg.timeoutMs} ms`)));
       req.on('error', reject);
@@ -174,13 +191,101 @@ export class GatewayDatastore implements Datastore {
     return { succeeded: false, current };
   }
 
+  /**
+   * `POST /v3/watch` answers with a stream of JSON objects, one a line: first
+   * `created`, then batches of events in revision order. The watch ends with
+   * onError when the stream does (etcd gone, history compacted, canceled);
+   * TCP keepalive notices a peer that vanished without closing. Tries the
+   * endpoints in turn, like every other call.
+   */
   async watch(prefix: string, fromRevision: string, handlers: WatchHandlers): Promise<Watch> {
-    this.watcher ??= import('./connect.js').then((m) => m.connectDatastore(this.cfg));
-    return (await this.watcher).watch(prefix, fromRevision, handlers);
+    const body = JSON.stringify({ create_request: { key: b64(prefix), range_end: prefixEnd(prefix), start_revision: fromRevision } });
+    const failures: string[] = [];
+    for (let n = 0; n < this.endpoints.length; n++) {
+      const i = (this.current + n) % this.endpoints.length;
+      try {
+        const w = await this.watchAt(this.endpoints[i]!, body, handlers);
+        this.current = i;
+        return w;
+      } catch (e) {
+        if (e instanceof HttpError) throw new DatastoreError('Unavailable', `etcd at ${this.endpoints[i]!.origin}: ${e.message}`, prefix);
+        failures.push(`${this.endpoints[i]!.origin}: ${(e as Error).message}`);
+      }
+    }
+    throw new DatastoreError('Unavailable', `cannot reach etcd (${failures.join('; ')})`, prefix);
+  }
+
+  private watchAt(url: URL, body: string, handlers: WatchHandlers): Promise<Watch> {
+    return new Promise<Watch>((resolve, reject) => {
+      let created = false;
+      let closed = false;
+      const fail = (err: Error) => {
+        if (closed) return;
+        closed = true;
+        this.watches.delete(req);
+        req.destroy();
+        if (created) handlers.onError(err);
+        else reject(err);
+      };
+      const req = this.request(url, '/v3/watch', body, (res) => {
+        if (res.statusCode !== 200) return fail(new HttpError(`HTTP ${res.statusCode}`));
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buf += chunk;
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl).trim();
+            buf = buf.slice(nl + 1);
+            if (line) this.onWatchMessage(line, handlers, fail, () => ((created = true), req.setTimeout(0), resolve(watch)));
+          }
+        });
+        res.on('end', () => fail(new Error('etcd ended the watch')));
+        res.on('error', fail);
+      });
+      const watch: Watch = {
+        close: async () => {
+          closed = true;
+          this.watches.delete(req);
+          req.destroy();
+        },
+      };
+      this.watches.add(req);
+      req.on('socket', (s) => s.setKeepAlive(true, 10_000));
+      req.on('error', fail);
+      // Until etcd confirms the watch, an answer is due like any other call's.
+      req.setTimeout(this.cfg.timeoutMs, () => !created && fail(new Error(`no answer within ${this.cfg.timeoutMs} ms`)));
+      req.end(body);
+    });
+  }
+
+  private onWatchMessage(line: string, handlers: WatchHandlers, fail: (e: Error) => void, onCreated: () => void): void {
+    let r: GwWatchResult | undefined;
+    try {
+      r = (JSON.parse(line) as { result?: GwWatchResult }).result;
+    } catch {
+      return fail(new Error(`etcd sent a watch message that is not JSON: ${line.slice(0, 200)}`));
+    }
+    if (!r) return fail(new Error(`etcd: ${line.slice(0, 200)}`));
+    if (r.canceled || r.compact_revision) {
+      const why = r.compact_revision ? `history compacted up to revision ${r.compact_revision}` : (r.cancel_reason ?? 'canceled');
+      return fail(new Error(`etcd canceled the watch: ${why}`));
+    }
+    if (r.created) return onCreated();
+    if (r.events?.length) {
+      handlers.onEvents(
+        r.events.map((e) =>
+          e.type === 'DELETE'
+            ? { type: 'delete' as const, key: unb64(e.kv.key), revision: e.kv.mod_revision }
+            : { type: 'put' as const, key: unb64(e.kv.key), value: unb64(e.kv.value), revision: e.kv.mod_revision },
+        ),
+      );
+    }
   }
 
   async close(): Promise<void> {
-    if (this.watcher) await (await this.watcher).close();
+    for (const req of this.watches) req.destroy();
+    this.watches.clear();
   }
 }
 
