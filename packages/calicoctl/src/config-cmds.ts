@@ -58,6 +58,7 @@ export const CONFIG_NAMES: ConfigName[] = [
   { name: 'iptablesRefreshInterval', aliases: ['IptablesRefreshInterval'], kind: 'FelixConfiguration', field: 'iptablesRefreshInterval', perNode: true, parse: DURATION, dflt: '90s', help: 'period of the iptables drift check' },
   { name: 'routeRefreshInterval', aliases: ['RouteRefreshInterval'], kind: 'FelixConfiguration', field: 'routeRefreshInterval', perNode: true, parse: DURATION, dflt: '90s', help: 'period of the route drift check' },
   { name: 'ipv6Support', aliases: ['Ipv6Support'], kind: 'FelixConfiguration', field: 'ipv6Support', perNode: true, parse: BOOL, dflt: 'true', help: 'program IPv6 too' },
+  { name: 'sharedEndpointChains', aliases: ['SharedEndpointChains'], kind: 'FelixConfiguration', field: 'sharedEndpointChains', perNode: true, parse: BOOL, dflt: 'false', help: 'endpoints with equal policies share chains (fast changes at scale)' },
   { name: 'reportingInterval', aliases: ['ReportingIntervalSecs'], kind: 'FelixConfiguration', field: 'reportingInterval', perNode: true, parse: DURATION, dflt: '30s', help: 'Felix status report period' },
 ];
 
