@@ -40,13 +40,12 @@ export async function stopOrphans(layout: NodeLayout, timeoutMs = 10_000): Promi
     .filter((c) => pidRuns(c.pid, c.argv[0]!))
     .map((c) => c.pid!);
   for (const pid of orphans) signalPid(pid, 'SIGTERM');
-  const groups = [...orphans];
   const deadline = Date.now() + timeoutMs;
   while (orphans.some(pidAlive)) {
     if (Date.now() > deadline) for (const pid of orphans.filter(pidAlive)) signalPid(-pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
-  for (const pid of groups) signalPid(-pid, 'SIGKILL'); // what they started themselves
+  for (const pid of orphans) signalPid(-pid, 'SIGKILL'); // what they started themselves
   return orphans;
 }
 

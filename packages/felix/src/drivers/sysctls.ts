@@ -1,73 +1,50 @@
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
 export interface SysctlCounters {
   written(n: number): void;
 }
 
-const buf = Buffer.alloc(64);
+/** A file under /proc/sys, the value wanted, and the value known to be there (null: read it). */
+type Item = [path: string, want: string, known: string | null];
 
-/** Read a small /proc/sys file (open+read+close: no stat, far cheaper than readFile). */
-function readValue(path: string): string | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    return buf.toString('utf8', 0, readSync(fd, buf, 0, buf.length, 0)).trim();
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function writeValue(path: string, value: string): boolean {
-  let fd: number;
-  try {
-    fd = openSync(path, 'w');
-  } catch {
-    return false;
-  }
-  try {
-    writeSync(fd, value);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    closeSync(fd);
-  }
+/**
+ * For each item: read the file unless its value is known (open+read+close,
+ * no stat), write it if different; answer 0 (already so), 1 (written) or 2
+ * (failed: no such interface yet). It uses nothing but its arguments and
+ * globals, because the worker thread runs its source text (see WORKER).
+ */
+function writeSysctls(items: Item[], files: typeof fs): Uint8Array {
+  const buf = Buffer.alloc(64);
+  const out = new Uint8Array(items.length);
+  items.forEach(([path, want, known], i) => {
+    let fd = -1;
+    try {
+      if (known === null) {
+        fd = files.openSync(path, 'r');
+        known = buf.toString('utf8', 0, files.readSync(fd, buf, 0, buf.length, 0)).trim();
+        files.closeSync(fd);
+        fd = -1;
+      }
+      if (known === want) return;
+      fd = files.openSync(path, 'w');
+      files.writeSync(fd, want);
+      out[i] = 1;
+    } catch {
+      out[i] = 2;
+    } finally {
+      if (fd >= 0) files.closeSync(fd);
+    }
+  });
+  return out;
 }
 
 /** Above this many files, apply() hands the writes to a worker thread. */
 const WORKER_MIN = 1000;
 
-/**
- * The worker's code (evaluated, so that it needs no file of its own beside
- * the bundle): for each [path, value, known] it reads the file unless the
- * value is known, writes it if different, and answers 0 (already so),
- * 1 (written) or 2 (failed: no such interface yet) per file.
- */
-const WORKER = `
-const { workerData, parentPort } = require('node:worker_threads');
-const fs = require('node:fs');
-const buf = Buffer.alloc(64);
-const out = new Uint8Array(workerData.length);
-workerData.forEach(([path, want, known], i) => {
-  let fd;
-  try {
-    if (known === null) {
-      fd = fs.openSync(path, 'r');
-      known = buf.toString('utf8', 0, fs.readSync(fd, buf, 0, buf.length, 0)).trim();
-      fs.closeSync(fd);
-    }
-    if (known === want) return;
-    fd = fs.openSync(path, 'w');
-    try { fs.writeSync(fd, want); out[i] = 1; } finally { fs.closeSync(fd); }
-  } catch { out[i] = 2; }
-});
-parentPort.postMessage(out);
-`;
+/** The worker: writeSysctls itself, evaluated (so that it needs no file of its own beside the bundle). */
+const WORKER = `const { workerData, parentPort } = require('node:worker_threads');
+parentPort.postMessage((${writeSysctls.toString()})(workerData, require('node:fs')));`;
 
 /**
  * Kernel parameters under /proc/sys. A file is written only when its value
@@ -115,7 +92,8 @@ export class Sysctls {
   async apply(): Promise<number> {
     const keys = [...this.dirty].filter((k) => this.desired.has(k));
     this.dirty.clear();
-    const results = keys.length >= WORKER_MIN ? await this.inWorker(keys) : keys.map((k) => this.writeOne(k));
+    const items: Item[] = keys.map((k) => [`${this.root}/${k}`, this.desired.get(k)!, this.known.get(k) ?? null]);
+    const results = items.length >= WORKER_MIN ? await inWorker(items) : writeSysctls(items, fs);
     let written = 0;
     let failed = 0;
     keys.forEach((key, i) => {
@@ -130,22 +108,13 @@ export class Sysctls {
     if (written) this.counters.written(written);
     return failed;
   }
+}
 
-  /** 0: already so, 1: written, 2: failed (as the worker answers). */
-  private writeOne(key: string): number {
-    const want = this.desired.get(key)!;
-    const path = `${this.root}/${key}`;
-    if ((this.known.get(key) ?? readValue(path)) === want) return 0;
-    return writeValue(path, want) ? 1 : 2;
-  }
-
-  private inWorker(keys: string[]): Promise<Uint8Array> {
-    const items = keys.map((k) => [`${this.root}/${k}`, this.desired.get(k)!, this.known.get(k) ?? null]);
-    return new Promise((resolve, reject) => {
-      const w = new Worker(WORKER, { eval: true, workerData: items });
-      w.once('message', (m: Uint8Array) => resolve(m));
-      w.once('error', reject);
-      w.once('exit', (code) => code !== 0 && reject(new Error(`sysctl worker exited ${code}`)));
-    });
-  }
+function inWorker(items: Item[]): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(WORKER, { eval: true, workerData: items });
+    w.once('message', (m: Uint8Array) => resolve(m));
+    w.once('error', reject);
+    w.once('exit', (code) => code !== 0 && reject(new Error(`sysctl worker exited ${code}`)));
+  });
 }

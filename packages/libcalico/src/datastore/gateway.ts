@@ -115,13 +115,13 @@ export class GatewayDatastore implements Datastore {
   }
 
   /** Try the endpoints in turn (starting with the last good one) until one answers. */
-  private async call<T>(path: string, body: unknown, key?: string): Promise<T> {
+  private async onEndpoints<T>(key: string | undefined, attempt: (url: URL) => Promise<T>): Promise<T> {
     const failures: string[] = [];
     for (let n = 0; n < this.endpoints.length; n++) {
       const i = (this.current + n) % this.endpoints.length;
       const url = this.endpoints[i]!;
       try {
-        const res = await this.post<T>(url, path, body);
+        const res = await attempt(url);
         this.current = i;
         return res;
       } catch (e) {
@@ -131,6 +131,10 @@ export class GatewayDatastore implements Datastore {
       }
     }
     throw new DatastoreError('Unavailable', `cannot reach etcd (${failures.join('; ')})`, key);
+  }
+
+  private call<T>(path: string, body: unknown, key?: string): Promise<T> {
+    return this.onEndpoints(key, (url) => this.post<T>(url, path, body));
   }
 
   async get(key: string): Promise<KV | null> {
@@ -198,21 +202,9 @@ export class GatewayDatastore implements Datastore {
    * TCP keepalive notices a peer that vanished without closing. Tries the
    * endpoints in turn, like every other call.
    */
-  async watch(prefix: string, fromRevision: string, handlers: WatchHandlers): Promise<Watch> {
+  watch(prefix: string, fromRevision: string, handlers: WatchHandlers): Promise<Watch> {
     const body = JSON.stringify({ create_request: { key: b64(prefix), range_end: prefixEnd(prefix), start_revision: fromRevision } });
-    const failures: string[] = [];
-    for (let n = 0; n < this.endpoints.length; n++) {
-      const i = (this.current + n) % this.endpoints.length;
-      try {
-        const w = await this.watchAt(this.endpoints[i]!, body, handlers);
-        this.current = i;
-        return w;
-      } catch (e) {
-        if (e instanceof HttpError) throw new DatastoreError('Unavailable', `etcd at ${this.endpoints[i]!.origin}: ${e.message}`, prefix);
-        failures.push(`${this.endpoints[i]!.origin}: ${(e as Error).message}`);
-      }
-    }
-    throw new DatastoreError('Unavailable', `cannot reach etcd (${failures.join('; ')})`, prefix);
+    return this.onEndpoints(prefix, (url) => this.watchAt(url, body, handlers));
   }
 
   private watchAt(url: URL, body: string, handlers: WatchHandlers): Promise<Watch> {
