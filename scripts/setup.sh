@@ -10,7 +10,7 @@ declare -A NEED=(
   [etcd]=etcd-server [etcdctl]=etcd-client [bird]=bird [bird6]=bird [birdc]=bird
   [iptables]=iptables [iptables-legacy]=iptables [ipset]=ipset [ip]=iproute2 [ping]=iputils-ping
   [openssl]=openssl [pgrep]=procps [nsenter]=util-linux [tar]=tar
-  [dockerd]=docker.io [busybox]=busybox-static
+  [dockerd]=docker.io [busybox]=busybox-static [nft]=nftables [python3]=python3
 )
 # Files rather than commands on PATH.
 declare -A NEED_FILE=( [/usr/lib/cni/ptp]=containernetworking-plugins )
