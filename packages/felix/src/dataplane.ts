@@ -76,7 +76,7 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
       nat: { 4: table('nat', 4), 6: table('nat', 6) },
       ipsets: new IpsetsDriver(run, this.ipsetBatch, { restore: () => (m.ipsetRestores(), m.writes()), membersWritten: m.ipsetMembers }, log),
       routes: new RouteTable(run, this.ipBatch, { batch: () => (m.routeBatches(), m.writes()), routesWritten: m.routes }, log, versions.includes(6)),
-      sysctls: new Sysctls({ written: (n) => (m.sysctls(n), m.writes(n)) }),
+      sysctls: new Sysctls({ written: (n) => (m.sysctls(n), m.writes(n)) }, undefined, ['ip', '-o', 'netconf', 'show']),
     };
     this.ipsetMgr = new IpsetManager(this.out, deps.matchers, deps.endpoints);
     this.policyMgr = new PolicyManager(this.out, this.ipsetMgr, log, this.marks, config.logPrefix);
@@ -154,6 +154,18 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     o.ipsets.prefetch();
     for (const v of o.versions) (o.nat[v].prefetch(), o.filter[v].prefetch());
     o.routes.prefetch();
+  }
+
+  /**
+   * Write the interface sysctls of the local endpoints now, on a worker
+   * thread, while the first calculation pass keeps the main thread busy: on a
+   * cold start with thousands of interfaces they are otherwise written during
+   * the apply, competing for the second core with iptables-restore. apply()
+   * waits for them (Sysctls.apply runs one pass after another).
+   */
+  startSysctls(local: Iterable<Endpoint>): void {
+    this.endpointMgr.presetSysctls(local);
+    this.out.sysctls.apply().catch(() => {}); // failures stay pending: the apply's own pass reports them
   }
 
   /** Re-read part of the kernel on the next apply and repair what drifted. */

@@ -211,6 +211,7 @@ export class Felix implements CalcSink {
       matchers: this.calc.matchers,
     });
     this.dp.prefetch();
+    this.dp.startSysctls(this.calc.localEndpoints());
     const every = (ms: number, f: () => void) => ms > 0 && this.intervals.push(setInterval(f, ms));
     every(cfg.iptablesRefreshInterval, () => (this.dp!.refresh('iptables'), this.schedule()));
     every(cfg.ipsetsRefreshInterval, () => (this.dp!.refresh('ipsets'), this.schedule()));

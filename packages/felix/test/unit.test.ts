@@ -6,7 +6,7 @@ import { chainName, marksFromMask, ruleHashes, ipsetName } from '@calico/felix/n
 import { renderRules, portChunks } from '@calico/felix/rules/policy';
 import { dispatchChains, groupDispatchChains } from '@calico/felix/rules/dispatch';
 import { canonicalMember } from '@calico/felix/drivers/ipsets';
-import { Sysctls } from '@calico/felix/drivers/sysctls';
+import { parseNetconf, Sysctls } from '@calico/felix/drivers/sysctls';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -259,6 +259,54 @@ describe('sysctls driver', () => {
       }
     });
   }
+});
+
+describe('sysctls read back through ip netconf', () => {
+  it('parses the dump into sysctl keys and values', () => {
+    const out = [
+      'inet cali1 forwarding off rp_filter strict mc_forwarding off proxy_neigh on ignore_routes_with_linkdown off ',
+      'inet6 cali1 forwarding on mc_forwarding off proxy_neigh off ignore_routes_with_linkdown off ',
+      'inet eth0 forwarding on rp_filter loose mc_forwarding off proxy_neigh off',
+      '1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536',
+    ].join('\n');
+    expect(Object.fromEntries(parseNetconf(out))).toEqual({
+      'net/ipv4/conf/cali1/forwarding': '0',
+      'net/ipv4/conf/cali1/rp_filter': '1',
+      'net/ipv4/conf/cali1/proxy_arp': '1',
+      'net/ipv6/conf/cali1/forwarding': '1',
+      'net/ipv6/conf/cali1/proxy_ndp': '0',
+      'net/ipv4/conf/eth0/forwarding': '1',
+      'net/ipv4/conf/eth0/rp_filter': '2',
+      'net/ipv4/conf/eth0/proxy_arp': '0',
+    });
+  });
+
+  it('a large pass takes the values the dump shows instead of reading those files (worker thread)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fx-sysctl-'));
+    try {
+      const n = 1200;
+      const dump: string[] = [];
+      for (let i = 0; i < n; i++) {
+        mkdirSync(join(root, `net/ipv4/conf/cali${i}`), { recursive: true });
+        mkdirSync(join(root, `net/ipv4/neigh/cali${i}`), { recursive: true });
+        // The files say the opposite of the dump: what gets written shows which was believed.
+        writeFileSync(join(root, `net/ipv4/conf/cali${i}/proxy_arp`), i % 2 ? '0' : '1');
+        writeFileSync(join(root, `net/ipv4/neigh/cali${i}/proxy_delay`), '80'); // not in netconf: read
+        dump.push(`inet cali${i} forwarding off rp_filter off mc_forwarding off proxy_neigh ${i % 2 ? 'on' : 'off'}`);
+      }
+      writeFileSync(join(root, 'netconf'), dump.join('\n'));
+      let written = 0;
+      const sys = new Sysctls({ written: (k) => (written += k) }, root, ['cat', join(root, 'netconf')]);
+      for (let i = 0; i < n; i++) (sys.set(`net/ipv4/conf/cali${i}/proxy_arp`, '1'), sys.set(`net/ipv4/neigh/cali${i}/proxy_delay`, '0'));
+      expect(await sys.apply()).toBe(0);
+      expect(written).toBe(n / 2 + n);
+      expect(readFileSync(join(root, 'net/ipv4/conf/cali0/proxy_arp'), 'utf8')).toBe('1'); // the dump said off: written
+      expect(readFileSync(join(root, 'net/ipv4/conf/cali1/proxy_arp'), 'utf8')).toBe('0'); // the dump said on: left
+      expect(readFileSync(join(root, 'net/ipv4/neigh/cali1/proxy_delay'), 'utf8')).toBe('0');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('config', () => {

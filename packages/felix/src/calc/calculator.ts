@@ -98,6 +98,11 @@ export class Calculator {
     for (const [k, ep] of this.endpoints) yield [ep, this.labels.get(k) ?? ep.labels];
   }
 
+  /** the endpoints of this node, as last received (before any flush) */
+  *localEndpoints(): Iterable<Endpoint> {
+    for (const ep of this.endpoints.values()) if (ep.node === this.nodeName) yield ep;
+  }
+
   /** A full listing: everything not in it is gone. */
   onSnapshot(kvs: KV[]): void {
     const present = new Set(kvs.map((kv) => kv.key));

@@ -5,21 +5,58 @@ export interface SysctlCounters {
   written(n: number): void;
 }
 
-/** A file under /proc/sys, the value wanted, and the value known to be there (null: read it). */
-type Item = [path: string, want: string, known: string | null];
+/** A file under /proc/sys (`net/ipv4/conf/cali1/proxy_arp`), the value wanted, and the value known to be there (null: read it). */
+type Item = [key: string, want: string, known: string | null];
 
 /**
- * For each item: read the file unless its value is known (open+read+close,
- * no stat), write it if different; answer 0 (already so), 1 (written) or 2
- * (failed: no such interface yet). It uses nothing but its arguments and
- * globals, because the worker thread runs its source text (see WORKER).
+ * `ip -o netconf show` lines (`inet cali1 forwarding off rp_filter strict
+ * mc_forwarding off proxy_neigh on …`) → sysctl key → value as its file
+ * holds it. Self-contained, like writeSysctls (the worker runs its source).
  */
-function writeSysctls(items: Item[], files: typeof fs): Uint8Array {
+export function parseNetconf(out: string): Map<string, string> {
+  const files: Record<string, [string, Record<string, string>]> = {
+    inet: ['net/ipv4/conf', { forwarding: 'forwarding', rp_filter: 'rp_filter', proxy_neigh: 'proxy_arp' }],
+    inet6: ['net/ipv6/conf', { forwarding: 'forwarding', proxy_neigh: 'proxy_ndp' }],
+  };
+  const values: Record<string, string> = { off: '0', on: '1', strict: '1', loose: '2' };
+  const found = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    const [family, dev, ...rest] = line.trim().split(/\s+/);
+    const known = files[family!];
+    if (!known || !dev) continue;
+    for (let i = 0; i + 1 < rest.length; i += 2) {
+      const file = known[1][rest[i]!];
+      const value = values[rest[i + 1]!];
+      if (file && value !== undefined) found.set(`${known[0]}/${dev}/${file}`, value);
+    }
+  }
+  return found;
+}
+
+/**
+ * For each item: find its value unless known (in `dump`'s output, the
+ * netconf values of every interface in one netlink dump, else by reading the
+ * file: open+read+close, no stat), write it if different; answer 0 (already
+ * so), 1 (written) or 2 (failed: no such interface yet). It uses nothing but
+ * its arguments, globals and parseNetconf, because the worker thread runs
+ * their source text (see WORKER).
+ */
+function writeSysctls(items: Item[], root: string, files: typeof fs, dump?: () => string): Uint8Array {
   const buf = Buffer.alloc(64);
   const out = new Uint8Array(items.length);
-  items.forEach(([path, want, known], i) => {
+  let dumped: Map<string, string> | undefined;
+  if (dump) {
+    try {
+      dumped = parseNetconf(dump());
+    } catch {
+      // the files are read one by one instead
+    }
+  }
+  items.forEach(([key, want, known], i) => {
+    const path = `${root}/${key}`;
     let fd = -1;
     try {
+      if (known === null) known = dumped?.get(key) ?? null;
       if (known === null) {
         fd = files.openSync(path, 'r');
         known = buf.toString('utf8', 0, files.readSync(fd, buf, 0, buf.length, 0)).trim();
@@ -39,12 +76,17 @@ function writeSysctls(items: Item[], files: typeof fs): Uint8Array {
   return out;
 }
 
-/** Above this many files, apply() hands the writes to a worker thread. */
+/** Above this many files, apply() hands the writes to a worker thread (which also reads the netconf dump). */
 const WORKER_MIN = 1000;
 
-/** The worker: writeSysctls itself, evaluated (so that it needs no file of its own beside the bundle). */
-const WORKER = `const { workerData, parentPort } = require('node:worker_threads');
-parentPort.postMessage((${writeSysctls.toString()})(workerData, require('node:fs')));`;
+/**
+ * The worker: writeSysctls itself, evaluated (so that it needs no file of its
+ * own beside the bundle). workerData: [items, root, netconf command or null].
+ */
+const WORKER = `const { workerData: [items, root, cmd], parentPort } = require('node:worker_threads');
+${parseNetconf.toString()}
+const dump = cmd && (() => require('node:child_process').execFileSync(cmd[0], cmd.slice(1), { encoding: 'utf8', maxBuffer: 1 << 28 }));
+parentPort.postMessage((${writeSysctls.toString()})(items, root, require('node:fs'), dump));`;
 
 /**
  * Kernel parameters under /proc/sys. A file is written only when its value
@@ -60,9 +102,15 @@ export class Sysctls {
   /** last value we read or wrote */
   private readonly known = new Map<string, string>();
 
+  /**
+   * `netconf`: a command printing `ip -o netconf show`, used by large passes
+   * to learn most of the per-interface values in one dump (4 of an endpoint's
+   * 5 files on a cold start then need no read of their own).
+   */
   constructor(
     private readonly counters: SysctlCounters,
     private readonly root = '/proc/sys',
+    private readonly netconf?: string[],
   ) {}
 
   /** key like `net/ipv4/conf/cali123/proxy_arp` */
@@ -88,12 +136,27 @@ export class Sysctls {
     return this.dirty.size > 0;
   }
 
+  /** the pass in progress: passes run one after another */
+  private last: Promise<unknown> = Promise.resolve();
+
   /** Returns how many could not be written (missing interface); they stay pending. */
-  async apply(): Promise<number> {
+  apply(): Promise<number> {
+    const next = this.last.then(() => this.applyNow());
+    this.last = next.catch(() => {});
+    return next;
+  }
+
+  private async applyNow(): Promise<number> {
     const keys = [...this.dirty].filter((k) => this.desired.has(k));
     this.dirty.clear();
-    const items: Item[] = keys.map((k) => [`${this.root}/${k}`, this.desired.get(k)!, this.known.get(k) ?? null]);
-    const results = items.length >= WORKER_MIN ? await inWorker(items) : writeSysctls(items, fs);
+    const items: Item[] = keys.map((k) => [k, this.desired.get(k)!, this.known.get(k) ?? null]);
+    let results: Uint8Array;
+    try {
+      results = items.length >= WORKER_MIN ? await inWorker(items, this.root, this.netconf) : writeSysctls(items, this.root, fs);
+    } catch (e) {
+      for (const k of keys) this.dirty.add(k); // the worker failed: all of them stay pending
+      throw e;
+    }
     let written = 0;
     let failed = 0;
     keys.forEach((key, i) => {
@@ -110,9 +173,9 @@ export class Sysctls {
   }
 }
 
-function inWorker(items: Item[]): Promise<Uint8Array> {
+function inWorker(items: Item[], root: string, netconf: string[] | undefined): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(WORKER, { eval: true, workerData: items });
+    const w = new Worker(WORKER, { eval: true, workerData: [items, root, netconf ?? null] });
     w.once('message', (m: Uint8Array) => resolve(m));
     w.once('error', reject);
     w.once('exit', (code) => code !== 0 && reject(new Error(`sysctl worker exited ${code}`)));
