@@ -5,6 +5,7 @@ import {
   MemoryDatastore,
   ResourceClient,
   ValidationError,
+  canonicalIp,
   checkDns1123Label,
   checkLabelKey,
   checkLabelValue,
@@ -546,6 +547,16 @@ describe('field parsers', () => {
     expect(parseProtocol(255)).toBe(255);
     expect(parseProtocol('47')).toBe(47);
     expect(() => parseProtocol('1.5')).toThrow(/not a protocol/);
+  });
+
+  it('canonical address text, as the kernel prints it', () => {
+    expect(canonicalIp('198.18.0.1')).toBe('198.18.0.1');
+    expect(canonicalIp('FD00:0019:0:0::0001')).toBe('fd00:19::1');
+    expect(canonicalIp('fd00:0:0:1:0:0:0:1')).toBe('fd00:0:0:1::1');
+    expect(canonicalIp('::ffff:198.18.0.1')).toBe('::ffff:198.18.0.1');
+    for (const b of ['198.018.0.1', 'fd00::1::2', 'fe80::1%eth0', '', 7 as unknown as string]) {
+      expect(() => canonicalIp(b), String(b)).toThrow(ValidationError);
+    }
   });
 
   it('IPv4 addresses (hand-parsed fast path in net.ts)', () => {

@@ -135,8 +135,11 @@ export class Calculator {
     const where = parseResourceKey(kv.key);
     if (!where) return;
     let r: Resource;
+    /** a WorkloadEndpoint's model, built once: building it is also its check */
+    let ep: Endpoint | undefined;
     try {
       r = where.info.kind === 'WorkloadEndpoint' ? decodeEndpoint(kv) : decodeResource(kv);
+      if (where.info.kind === 'WorkloadEndpoint') ep = toEndpoint(kv.key, typed<WorkloadEndpointSpec>(r));
       this.check(where.info.kind, r);
     } catch (e) {
       if (!(e instanceof ValidationError)) throw e;
@@ -149,12 +152,10 @@ export class Calculator {
     }
     this.skipped.delete(kv.key);
     switch (where.info.kind) {
-      case 'WorkloadEndpoint': {
-        const ep = toEndpoint(kv.key, typed<WorkloadEndpointSpec>(r));
-        this.endpoints.set(kv.key, ep);
-        this.dirtyEndpoints.set(kv.key, ep);
+      case 'WorkloadEndpoint':
+        this.endpoints.set(kv.key, ep!);
+        this.dirtyEndpoints.set(kv.key, ep!);
         return;
-      }
       case 'GlobalNetworkPolicy':
       case 'NetworkPolicy': {
         const p = toPolicy(kv.key, typed<PolicySpec>(r), where.info.namespaced);
@@ -196,7 +197,6 @@ export class Calculator {
     };
     const ns = kind === 'NetworkPolicy' ? (r.metadata.namespace ?? 'default') : undefined;
     if (kind === 'GlobalNetworkPolicy' || kind === 'NetworkPolicy') sel(typed<PolicySpec>(r).spec.selector, 'selector');
-    if (kind === 'WorkloadEndpoint') toEndpoint('', typed<WorkloadEndpointSpec>(r));
     if (kind === 'IPPool') toPool('', typed<IPPoolSpec>(r));
     const spec = r.spec as { ingress?: Rule[]; egress?: Rule[] };
     for (const dir of ['ingress', 'egress'] as const) {
