@@ -506,9 +506,13 @@ export class Lab {
         return []; // exited meanwhile
       }
     });
+    // A child between fork and exec still shows its parent's command line
+    // (for ~5 ms on these machines: confd starting a birdc looked like a second confd).
+    const cmdline = new Map(procs.map((p) => [p.pid, p.cmdline]));
+    const started = procs.filter((p) => cmdline.get(p.ppid) !== p.cmdline);
     // felix's long-running ip / ipset / iptables-nft-restore
-    const felix = new Set(procs.filter((p) => p.role === 'felix').map((p) => p.pid));
-    return procs.map(({ ppid, ...p }) => (felix.has(ppid) ? { ...p, role: 'felix-helper' } : p));
+    const felix = new Set(started.filter((p) => p.role === 'felix').map((p) => p.pid));
+    return started.map(({ ppid, ...p }) => (felix.has(ppid) ? { ...p, role: 'felix-helper' } : p));
   }
 
   /** Keep the lab running after this process exits (demo --keep): no exit-handler teardown. */
