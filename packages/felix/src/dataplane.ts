@@ -168,6 +168,14 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     this.out.sysctls.apply().catch(() => {}); // failures stay pending: the apply's own pass reports them
   }
 
+  /**
+   * A local interface was deleted or has appeared (LinkMonitor). Returns true
+   * if we program something through it: then an apply is due.
+   */
+  interfaceChanged(ifname: string, gone: boolean): boolean {
+    return this.endpointMgr.interfaceChanged(ifname, gone) && !gone;
+  }
+
   /** Re-read part of the kernel on the next apply and repair what drifted. */
   refresh(kind: RefreshKind): void {
     if (kind === 'iptables') for (const v of this.out.versions) (this.out.filter[v].invalidate(), this.out.nat[v].invalidate());

@@ -9,6 +9,7 @@ import { RESTART_PARAMS, resolveConfig, type FelixConfig } from './config.js';
 import { Dataplane } from './dataplane.js';
 import { detectBackend } from './drivers/backend.js';
 import type { Backend } from './drivers/iptables.js';
+import { LinkMonitor } from './drivers/links.js';
 import { Metrics } from './drivers/metrics.js';
 import { execRunner, type Runner } from './drivers/runner.js';
 import { ReadyFile, reportStatus, startHttp, type FelixState } from './status.js';
@@ -66,6 +67,8 @@ export class Felix implements CalcSink {
   private readonly m: { malformed: () => void; resyncs: () => void; inSync: (v: number) => void };
   private stopped = false;
   private layers: { global?: Record<string, unknown>; node?: Record<string, unknown> } = {};
+  /** workload interfaces that come and go (started with the dataplane) */
+  private readonly links: LinkMonitor;
 
   constructor(private readonly o: FelixOptions) {
     this.run = o.run ?? execRunner;
@@ -76,6 +79,7 @@ export class Felix implements CalcSink {
       resyncs: this.metrics.counter('felix_resyncs_total', 'datastore resyncs after a lost connection'),
       inSync: this.metrics.gauge('felix_in_sync', '1 when in sync with the datastore'),
     };
+    this.links = new LinkMonitor((ifname, gone) => this.linkChanged(ifname, gone), o.log.child({ part: 'links' }));
     this.calc = new Calculator(o.nodeName, this, o.log.child({ part: 'calc' }), this.m.malformed);
     const prefixes = WATCHED.map((k) => kindPrefix(kindInfo(k)!));
     this.syncer = new Syncer(
@@ -125,6 +129,7 @@ export class Felix implements CalcSink {
     if (this.timer) clearTimeout(this.timer);
     if (this.tidyTimer) clearTimeout(this.tidyTimer);
     this.dp?.close();
+    this.links.close();
     for (const i of this.intervals) clearInterval(i);
     await this.syncer.stop();
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
@@ -212,11 +217,25 @@ export class Felix implements CalcSink {
     });
     this.dp.prefetch();
     this.dp.startSysctls(this.calc.localEndpoints());
+    this.links.start();
     const every = (ms: number, f: () => void) => ms > 0 && this.intervals.push(setInterval(f, ms));
     every(cfg.iptablesRefreshInterval, () => (this.dp!.refresh('iptables'), this.schedule()));
     every(cfg.ipsetsRefreshInterval, () => (this.dp!.refresh('ipsets'), this.schedule()));
     every(cfg.routeRefreshInterval, () => (this.dp!.refresh('routes'), this.schedule()));
     every(cfg.reportingIntervalSecs, () => void this.report());
+  }
+
+  /**
+   * A workload interface was deleted or made anew (a container restarted
+   * under the same interface name, or created after its endpoint): its routes
+   * and sysctls are written now, not at the next refresh or retry backoff.
+   */
+  private linkChanged(ifname: string, gone: boolean): void {
+    if (!this.dp || !ifname.startsWith(this.config.interfacePrefix) || !this.dp.interfaceChanged(ifname, gone)) return;
+    this.o.log.debug({ ifname }, 'workload interface appeared: programming its routes and sysctls');
+    this.retryMs = 100;
+    if (this.timer) (clearTimeout(this.timer), (this.timer = undefined));
+    this.schedule();
   }
 
   private resolve(): FelixConfig {

@@ -159,6 +159,11 @@ export class Lab {
     return w;
   }
 
+  /** The veth of a workload made again, same names and addresses (after its host end was deleted). */
+  async recreateWorkloadInterface(w: Workload): Promise<void> {
+    await attachWorkload({ netnsPath: `/var/run/netns/${w.ns}`, hostNetns: `/var/run/netns/${this.host}`, hostIfName: w.ifname, containerIfName: 'eth0', ipv4: w.ipv4, ipv6: w.ipv6 });
+  }
+
   /** Write (or rewrite) a workload's WorkloadEndpoint. */
   async putEndpoint(w: Workload, profiles: string[], labels: Record<string, string> = {}, node = this.node): Promise<void> {
     const name = w.key.split('/').pop()!;

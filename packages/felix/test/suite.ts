@@ -301,5 +301,18 @@ export function felixSuite(shared: boolean): void {
       expect(m.felix_kernel_writes_total).toBe(0);
       expect(await lab.ping(w1, '198.19.1.2')).toBe(true);
     });
+
+    it('a workload interface recreated under the same name gets its route and sysctls back at once, not at the next refresh', async () => {
+      // felix runs with 90 s refresh intervals since the restart above: only its link monitor can notice
+      await lab.ip(['link', 'del', w1.ifname]); // the kernel drops the routes through it
+      await lab.recreateWorkloadInterface(w1);
+      const rpFilter = () => lab.hostRun(['cat', `/proc/sys/net/ipv4/conf/${w1.ifname}/rp_filter`]);
+      await eventually(async () => {
+        const routes4 = (await lab.ip(['route', 'show', 'proto', '80'])).stdout;
+        const routes6 = (await lab.ip(['-6', 'route', 'show', 'proto', '80'])).stdout;
+        return routes4.includes(`198.19.1.1 dev ${w1.ifname}`) && routes6.includes(`fd00:19:1::1 dev ${w1.ifname}`) && (await rpFilter()).stdout.trim() === '1';
+      }, 'route, IPv6 route and rp_filter on the new interface', 5000);
+      await allowed(() => lab.ping(w1, '198.19.1.2'), 'ping from the recreated workload');
+    });
   });
 }

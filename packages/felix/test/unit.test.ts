@@ -7,6 +7,7 @@ import { renderRules, portChunks } from '@calico/felix/rules/policy';
 import { dispatchChains, groupDispatchChains } from '@calico/felix/rules/dispatch';
 import { canonicalMember } from '@calico/felix/drivers/ipsets';
 import { parseNetconf, Sysctls } from '@calico/felix/drivers/sysctls';
+import { parseLinkEvent } from '@calico/felix/drivers/links';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -306,6 +307,15 @@ describe('sysctls read back through ip netconf', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('link events', () => {
+  it('parses ip -o monitor link lines', () => {
+    expect(parseLinkEvent('3: cali1234@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default \\    link/ether 66:67:e2:fa:46:1a')).toEqual({ ifname: 'cali1234', index: 3, gone: false });
+    expect(parseLinkEvent('Deleted 12: caliA@NONE: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN')).toEqual({ ifname: 'caliA', index: 12, gone: true });
+    expect(parseLinkEvent('7: eth0: <BROADCAST> mtu 1500')).toEqual({ ifname: 'eth0', index: 7, gone: false });
+    expect(parseLinkEvent('    link/ether 66:67:e2:fa:46:1a')).toBeUndefined();
   });
 });
 

@@ -44,6 +44,16 @@ export class RouteTable {
     if (this.desired.delete(dst)) this.dirty.add(dst);
   }
 
+  /**
+   * What the kernel has for `dst` is unknown again (its interface was deleted
+   * or made anew); `due`: write it on the next apply.
+   */
+  forget(dst: string, due: boolean): void {
+    dst = withPrefix(dst);
+    this.kernel?.delete(dst);
+    if (due && this.desired.has(dst)) this.dirty.add(dst);
+  }
+
   invalidate(): void {
     this.kernel = undefined;
     this.read.forget();

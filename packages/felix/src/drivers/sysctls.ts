@@ -126,6 +126,12 @@ export class Sysctls {
     this.dirty.delete(key);
   }
 
+  /** The value of `key` is unknown again (its interface was deleted or made anew); `due`: check it on the next apply. */
+  forget(key: string, due: boolean): void {
+    this.known.delete(key);
+    if (due && this.desired.has(key)) this.dirty.add(key);
+  }
+
   /** re-read everything on the next apply */
   invalidate(): void {
     this.known.clear();

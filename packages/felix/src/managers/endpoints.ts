@@ -129,6 +129,22 @@ export class EndpointManager {
     this.programmed.set(ep.key, now);
   }
 
+  /**
+   * A workload interface was deleted (the kernel dropped its routes and
+   * sysctls) or made anew (they are due again). Returns true if an endpoint
+   * of ours uses it.
+   */
+  interfaceChanged(ifname: string, gone: boolean): boolean {
+    let ours = false;
+    for (const p of this.programmed.values()) {
+      if (p.ifname !== ifname) continue;
+      ours = true;
+      for (const dst of p.routes) this.out.routes.forget(dst, !gone);
+      for (const key of p.sysctls) this.out.sysctls.forget(key, !gone);
+    }
+    return ours;
+  }
+
   remove(key: string): void {
     const old = this.programmed.get(key);
     if (!old) return;
