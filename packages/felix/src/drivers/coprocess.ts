@@ -123,8 +123,8 @@ export class IpsetBatch {
 
   async run(lines: string[]): Promise<string> {
     // ipset prints its prompt again after each line it has run. Counted as the
-    // output grows (the output arrives in many small pieces: rescanning it
-    // all each time was quadratic, ~250 ms for a cold start's 5,000 lines).
+    // output grows: it arrives in many small pieces, and rescanning all of it
+    // each time cost time in proportion to the square of the lines.
     let prompts = 0;
     let from = 0;
     const done = (o: string) => {

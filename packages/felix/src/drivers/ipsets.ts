@@ -41,14 +41,6 @@ export function parseIpsetSave(text: string): Map<string, KernelSet> {
 }
 
 /**
- * The IP sets felix owns (names `cali40…` / `cali60…`). Members change
- * incrementally; apply() writes the difference in one batch to a
- * long-running `ipset -exist -`.
- * Creating and filling happens in applyUpdates() (before iptables, so rules
- * never refer to a missing set); removing sets no longer wanted happens in
- * applyDeletions() (after iptables stopped referring to them).
- */
-/**
  * Above this many lines a write goes to a one-off `ipset restore` instead of
  * the long-running `ipset -`, which runs each line as its own netlink
  * exchange and answers each with a prompt: for a cold start's 6,000 lines
@@ -56,6 +48,14 @@ export function parseIpsetSave(text: string): Map<string, KernelSet> {
  */
 const BATCH_MAX = 200;
 
+/**
+ * The IP sets felix owns (names `cali40…` / `cali60…`). Members change
+ * incrementally; apply() writes the difference in one batch to a
+ * long-running `ipset -exist -` (or, above BATCH_MAX lines, `ipset restore`).
+ * Creating and filling happens in applyUpdates() (before iptables, so rules
+ * never refer to a missing set); removing sets no longer wanted happens in
+ * applyDeletions() (after iptables stopped referring to them).
+ */
 export class IpsetsDriver {
   private readonly desired = new Map<string, DesiredSet>();
   private readonly dirty = new Set<string>();

@@ -75,7 +75,6 @@ export class EndpointManager {
     return this.programmed.size;
   }
 
-  /** Program (or re-program) a local endpoint with the policies that select it, in order. */
   /**
    * Declare the interface settings of endpoints about to be programmed, ahead
    * of the calculation (see Dataplane.startSysctls).
@@ -84,6 +83,7 @@ export class EndpointManager {
     for (const ep of eps) for (const [k, val] of interfaceSysctls(ep, this.out.versions.includes(6))) this.out.sysctls.set(k, val);
   }
 
+  /** Program (or re-program) a local endpoint with the policies that select it, in order. */
   update(ep: Endpoint, ingress: Policy[], egress: Policy[], profile: (name: string) => Profile | undefined): void {
     const old = this.programmed.get(ep.key);
     const policyIds = [...new Set([...ingress, ...egress].map((p) => p.id))];
