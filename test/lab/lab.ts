@@ -510,9 +510,18 @@ export class Lab {
     // (for ~5 ms on these machines: confd starting a birdc looked like a second confd).
     const cmdline = new Map(procs.map((p) => [p.pid, p.cmdline]));
     const started = procs.filter((p) => cmdline.get(p.ppid) !== p.cmdline);
-    // felix's long-running ip / ipset / iptables-nft-restore
-    const felix = new Set(started.filter((p) => p.role === 'felix').map((p) => p.pid));
-    return started.map(({ ppid, ...p }) => (felix.has(ppid) ? { ...p, role: 'felix-helper' } : p));
+    // Children of felix (its long-running ip / ipset / iptables-nft-restore) and
+    // of confd (a `bird -p` config check, a `birdc configure`, for a moment each)
+    // are helpers of theirs, whatever they run.
+    const byPid = new Map(started.map((p) => [p.pid, p]));
+    const helperOf = (p: (typeof started)[number]): string | undefined => {
+      for (let up = byPid.get(p.ppid); up; up = byPid.get(up.ppid)) if (up.role === 'felix' || up.role === 'confd') return up.role;
+      return undefined;
+    };
+    return started.map(({ ppid, ...p }) => {
+      const owner = helperOf({ ppid, ...p });
+      return owner ? { ...p, role: `${owner}-helper` } : p;
+    });
   }
 
   /** Keep the lab running after this process exits (demo --keep): no exit-handler teardown. */
