@@ -2,7 +2,7 @@
 // calico-felix: the per-host agent. Configured by FELIX_* environment
 // variables and FelixConfiguration resources; NODENAME names its host;
 // ETCD_ENDPOINTS (http://…, or unix:///path) names the datastore.
-// The node flags above keep the heap small (RSS ~160 MB at 5,000 endpoints
+// The node flags above keep the heap small (RSS ~175 MB at 5,000 endpoints
 // instead of ~300 MB): pass the same ones when starting it as `node main.js`.
 import { etcdConfigFromEnv, nodeName, nodePaths } from '@calico/libcalico/config';
 import { GatewayDatastore } from '@calico/libcalico/datastore/gateway';
@@ -13,8 +13,6 @@ async function main(): Promise<void> {
   const env = process.env;
   const log = createLogger('felix', env.FELIX_LOGSEVERITYSCREEN ?? 'info');
   const node = nodeName(env);
-  // The etcd client (grpc, protobufjs) and felix's own modules each take a few
-  // hundred ms to load at start: load them side by side.
   const ds = new GatewayDatastore(etcdConfigFromEnv(env));
   const { Felix } = await import('./felix.js');
   let felix: Felix | undefined;

@@ -68,6 +68,12 @@ export function canonicalIp(ip: string): string {
   throw new ValidationError('ip', `${JSON.stringify(ip)} is not a valid IP address`);
 }
 
+/** An address as a host network (`198.18.0.1` → `198.18.0.1/32`, `fd00::1` → `fd00::1/128`); a CIDR as is. */
+export function hostCidr(addr: string): string {
+  if (addr.includes('/')) return addr;
+  return addr.includes(':') ? `${addr}/128` : `${addr}/32`;
+}
+
 /**
  * Parse "a.b.c.d/n" or "x::/n". With `allowHostBits` a host address with a
  * prefix (an interface address such as 198.18.0.1/24) is accepted and kept

@@ -6,6 +6,7 @@ import {
   ResourceClient,
   ValidationError,
   canonicalIp,
+  hostCidr,
   checkDns1123Label,
   checkLabelKey,
   checkLabelValue,
@@ -557,6 +558,10 @@ describe('field parsers', () => {
     for (const b of ['198.018.0.1', 'fd00::1::2', 'fe80::1%eth0', '', 7 as unknown as string]) {
       expect(() => canonicalIp(b), String(b)).toThrow(ValidationError);
     }
+  });
+
+  it('host CIDRs', () => {
+    expect([hostCidr('198.18.0.1'), hostCidr('fd00::1'), hostCidr('198.18.0.0/24')]).toEqual(['198.18.0.1/32', 'fd00::1/128', '198.18.0.0/24']);
   });
 
   it('IPv4 addresses (hand-parsed fast path in net.ts)', () => {

@@ -82,9 +82,13 @@ export function parseSave(text: string, policies?: Map<string, string>): Map<str
 const sameRules = (a: readonly IptRule[] | undefined, b: readonly IptRule[]): boolean =>
   !!a && a.length === b.length && a.every((r, i) => r.match === b[i]!.match && r.action === b[i]!.action);
 
+/** The RETURN that ends a changed chain's new rules while its old ones still follow (see IptablesTable.apply). */
+const RETURN_RULE: IptRule = { match: '', action: '-j RETURN' };
+const ruleText = (r: IptRule): string => `${r.match} ${r.action}`;
+
 function desiredChain(chain: string, rules: IptRule[]): DesiredChain {
-  const hashes = ruleHashes(chain, rules.map((r) => `${r.match} ${r.action}`));
-  return { rules, hashes, ret: nextRuleHash(hashes[hashes.length - 1] ?? chain, ' -j RETURN') };
+  const hashes = ruleHashes(chain, rules.map(ruleText));
+  return { rules, hashes, ret: nextRuleHash(hashes[hashes.length - 1] ?? chain, ruleText(RETURN_RULE)) };
 }
 
 const eq = (a: readonly (string | null)[] | undefined, b: readonly string[]): boolean =>
@@ -292,7 +296,7 @@ export class IptablesTable {
       yield [`*${table}`, ...builtinDecls, ...declare, ...(tidy?.flush ?? []), ...hookDeletes, ''].join('\n');
       for (const [name, d, how] of rewrite) {
         if (how === 'append') yield d.rules.map((r, i) => `-A ${name} ${line(r, d.hashes[i]!)}\n`).join('');
-        else yield [...d.rules.map((r, i) => `-I ${name} ${i + 1} ${line(r, d.hashes[i]!)}`), `-I ${name} ${d.rules.length + 1} ${returnLine(d.ret)}`, ''].join('\n');
+        else yield [...d.rules.map((r, i) => `-I ${name} ${i + 1} ${line(r, d.hashes[i]!)}`), `-I ${name} ${d.rules.length + 1} ${line(RETURN_RULE, d.ret)}`, ''].join('\n');
       }
       yield [...hookInserts, ...(tidy?.deletes ?? []), 'COMMIT', ''].join('\n');
     }
@@ -373,8 +377,6 @@ interface CleanupPlan {
 }
 
 const startsWith = (a: readonly (string | null)[], prefix: readonly string[]): boolean => prefix.every((x, i) => a[i] === x);
-
-const returnLine = (hash: string): string => `-m comment --comment "${RULE_HASH_PREFIX}${hash}" -j RETURN`;
 
 const line = (r: IptRule, hash: string): string =>
   `${r.match ? r.match + ' ' : ''}-m comment --comment "${RULE_HASH_PREFIX}${hash}" ${r.action}`;

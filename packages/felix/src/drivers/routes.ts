@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { hostCidr } from '@calico/libcalico/net';
 import { ROUTE_PROTO } from '../names.js';
 import type { IpBatch } from './coprocess.js';
 import { EarlyRead } from './readback.js';
@@ -9,8 +10,7 @@ export interface RouteCounters {
   routesWritten(n: number): void;
 }
 
-/** `198.18.1.2` → `198.18.1.2/32`, as `ip route` omits a host prefix. */
-const withPrefix = (dst: string): string => (dst.includes('/') ? dst : dst.includes(':') ? `${dst}/128` : `${dst}/32`);
+// Destinations are kept as host CIDRs: `ip route` prints `198.18.1.2` for 198.18.1.2/32.
 
 /**
  * Routes to local workloads: `<ip>/32 dev caliX scope link proto 80` (and /128).
@@ -33,14 +33,14 @@ export class RouteTable {
   ) {}
 
   setRoute(dst: string, ifname: string): void {
-    dst = withPrefix(dst);
+    dst = hostCidr(dst);
     if (this.desired.get(dst) === ifname) return;
     this.desired.set(dst, ifname);
     this.dirty.add(dst);
   }
 
   removeRoute(dst: string): void {
-    dst = withPrefix(dst);
+    dst = hostCidr(dst);
     if (this.desired.delete(dst)) this.dirty.add(dst);
   }
 
@@ -49,7 +49,7 @@ export class RouteTable {
    * or made anew); `due`: write it on the next apply.
    */
   forget(dst: string, due: boolean): void {
-    dst = withPrefix(dst);
+    dst = hostCidr(dst);
     this.kernel?.delete(dst);
     if (due && this.desired.has(dst)) this.dirty.add(dst);
   }
@@ -76,7 +76,7 @@ export class RouteTable {
     for (const f of families) {
       const res = await this.run(['ip', '-j', f, 'route', 'show', 'proto', String(ROUTE_PROTO)]);
       const list = JSON.parse(res.stdout || '[]') as { dst: string; dev?: string; type?: string }[];
-      for (const r of list) routes.set(withPrefix(r.dst), r.dev ?? '');
+      for (const r of list) routes.set(hostCidr(r.dst), r.dev ?? '');
     }
     return routes;
   }

@@ -75,7 +75,8 @@ export class WarmRunner {
     try {
       return await runStreaming(cmd, typeof input === 'string' ? [input] : input, allowFail, onLine, child && child.exitCode === null ? child : undefined);
     } finally {
-      if (!this.closed) {
+      // A whole-table load (no --noflush) happens once, at the first start: no next one to wait for.
+      if (!this.closed && cmd.includes('--noflush') && !this.ready.has(key)) {
         const next = start(cmd);
         next.on('error', () => this.ready.get(key) === next && this.ready.delete(key));
         next.stdin!.on('error', () => {});

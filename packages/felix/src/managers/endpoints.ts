@@ -1,3 +1,4 @@
+import { hostCidr } from '@calico/libcalico/net';
 import { CHAINS, chainName, fromWorkloadChain, hashedSetId, ipsetName, toWorkloadChain, WORKLOAD_ADDRS_SET, type IpVersion, type Marks } from '../names.js';
 import { dispatchChains, groupDispatchChains } from '../rules/dispatch.js';
 import { endpointChains, sharedEndpointChains, type EndpointPolicies } from '../rules/endpoint.js';
@@ -39,7 +40,6 @@ function interfaceSysctls(ep: Endpoint, ipv6: boolean): [string, string][] {
 }
 
 const ANY: Record<IpVersion, string> = { 4: '0.0.0.0/0', 6: '::/0' };
-const HOST: Record<IpVersion, string> = { 4: '/32', 6: '/128' };
 const family = (v: IpVersion) => (v === 4 ? 'inet' : 'inet6');
 
 /**
@@ -98,13 +98,13 @@ export class EndpointManager {
     if (this.shared) {
       now.group = JSON.stringify(pols);
       now.addrs = { 4: [], 6: [] };
-      for (const v of this.out.versions) now.addrs[v] = (v === 4 ? ep.ipv4 : ep.ipv6).map((a) => `${a.includes('/') ? a : a + HOST[v]},${ep.ifname}`);
+      for (const v of this.out.versions) now.addrs[v] = (v === 4 ? ep.ipv4 : ep.ipv6).map((a) => `${hostCidr(a)},${ep.ifname}`);
       // Join before leaving: a group the endpoint stays in is never torn down and rebuilt.
       if (old?.group !== now.group || old.ifname !== ep.ifname) this.joinGroup(now.group, pols, ep.ifname);
       for (const v of this.out.versions) for (const m of now.addrs[v]) this.out.ipsets.addMember(ipsetName(v, WORKLOAD_ADDRS_SET), m);
     } else {
       for (const v of this.out.versions) {
-        const chains = endpointChains({ ifname: ep.ifname, addresses: v === 4 ? ep.ipv4 : ep.ipv6, ...pols }, v, this.marks);
+        const chains = endpointChains({ ifname: ep.ifname, addresses: v === 4 ? ep.ipv4 : ep.ipv6, ...pols }, this.marks);
         for (const c of chains) this.out.filter[v].setChain(c.name, c.rules);
       }
     }

@@ -1,15 +1,19 @@
-import { fromWorkloadChain, hex, policyInChain, policyOutChain, profileInChain, profileOutChain, toWorkloadChain, type IpVersion, type Marks } from '../names.js';
+import { fromWorkloadChain, hex, policyInChain, policyOutChain, profileInChain, profileOutChain, toWorkloadChain, type Marks } from '../names.js';
+import { hostCidr } from '@calico/libcalico/net';
 import { rule, type Chain, type IptRule } from './types.js';
 
-/** What the endpoint chains of one workload interface need to know. Pure data. */
-export interface EndpointChainInput {
-  ifname: string;
-  /** the endpoint's own addresses of this IP version (anti-spoofing) */
-  addresses: string[];
-  /** chain ids of the policies that apply, in order, per direction */
+/** The policies (chain ids, in order, per direction) and profiles of an endpoint: endpoints with equal ones can share chains. */
+export interface EndpointPolicies {
   ingressPolicies: string[];
   egressPolicies: string[];
   profiles: string[];
+}
+
+/** What the endpoint chains of one workload interface need to know. Pure data. */
+export interface EndpointChainInput extends EndpointPolicies {
+  ifname: string;
+  /** the endpoint's own addresses of this IP version (anti-spoofing) */
+  addresses: string[];
 }
 
 /**
@@ -21,21 +25,14 @@ export interface EndpointChainInput {
  *   drop if no policy passed the packet on
  *   profiles in order; drop if no profile accepted
  */
-export function endpointChains(ep: EndpointChainInput, v: IpVersion, marks: Marks): Chain[] {
+export function endpointChains(ep: EndpointChainInput, marks: Marks): Chain[] {
   return [
     { name: toWorkloadChain(ep.ifname), rules: body(ep.ingressPolicies.map(policyInChain), ep.profiles.map(profileInChain), marks) },
     {
       name: fromWorkloadChain(ep.ifname),
-      rules: [...antiSpoof(ep.addresses, v, marks), ...body(ep.egressPolicies.map(policyOutChain), ep.profiles.map(profileOutChain), marks)],
+      rules: [...antiSpoof(ep.addresses, marks), ...body(ep.egressPolicies.map(policyOutChain), ep.profiles.map(profileOutChain), marks)],
     },
   ];
-}
-
-/** The policies and profiles of an endpoint: endpoints with equal ones can share chains. */
-export interface EndpointPolicies {
-  ingressPolicies: string[];
-  egressPolicies: string[];
-  profiles: string[];
 }
 
 /**
@@ -52,16 +49,14 @@ export function sharedEndpointChains(names: { tw: string; fw: string }, p: Endpo
   ];
 }
 
-function antiSpoof(addresses: string[], v: IpVersion, marks: Marks): IptRule[] {
-  const host = v === 4 ? '/32' : '/128';
-  const cidr = (a: string) => (a.includes('/') ? a : a + host);
+function antiSpoof(addresses: string[], marks: Marks): IptRule[] {
   if (addresses.length === 0) return [sharedRule('', '-j DROP')];
-  if (addresses.length === 1) return [rule(`! -s ${cidr(addresses[0]!)}`, '-j DROP')];
+  if (addresses.length === 1) return [rule(`! -s ${hostCidr(addresses[0]!)}`, '-j DROP')];
   // Several addresses: mark the packet if its source is any of them, drop if unmarked.
   const s = `${hex(marks.scratch)}/${hex(marks.scratch)}`;
   return [
     rule('', `-j MARK --set-xmark 0x0/${hex(marks.scratch)}`),
-    ...addresses.map((a) => rule(`-s ${cidr(a)}`, `-j MARK --set-xmark ${s}`)),
+    ...addresses.map((a) => rule(`-s ${hostCidr(a)}`, `-j MARK --set-xmark ${s}`)),
     rule(`-m mark --mark 0x0/${hex(marks.scratch)}`, '-j DROP'),
   ];
 }
