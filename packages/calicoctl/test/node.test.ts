@@ -74,9 +74,12 @@ describe('calicoctl node', () => {
 
   it('finds the host address by each --ip-autodetection-method, and names the flag when it cannot', async () => {
     const h3 = lab.hosts[2]!;
-    // a second uplink-like interface (a veth pair inside the host) to choose between
+    // a second uplink-like interface (a veth pair inside the host) to choose between, in a
+    // subnet other than the lab's (whose third octet comes from the run id)
+    const octet = (Number(lab.fabricIp4.split('.')[2]) + 128) % 256;
+    const eth9 = `198.18.${octet}.3/28 eth9`;
     await lab.exec(h3.netns, ['ip', 'link', 'add', 'eth9', 'type', 'veth', 'peer', 'name', 'eth9p']);
-    await lab.exec(h3.netns, ['ip', 'addr', 'add', '198.18.250.3/28', 'dev', 'eth9']);
+    await lab.exec(h3.netns, ['ip', 'addr', 'add', `198.18.${octet}.3/28`, 'dev', 'eth9']);
     await lab.exec(h3.netns, ['ip', 'link', 'set', 'eth9', 'up']);
     const detect = async (family: 4 | 6, method: string) => {
       const script = `import { autodetect } from '@calico/calicoctl/node/autodetect';
@@ -86,10 +89,10 @@ describe('calicoctl node', () => {
     };
     const uplink = `${h3.ip4}/24 ${h3.uplink}`;
     expect(await detect(4, 'first-found')).toBe(uplink);
-    expect(await detect(4, 'interface=eth9')).toBe('198.18.250.3/28 eth9');
-    expect(await detect(4, `skip-interface=${h3.uplink}`)).toBe('198.18.250.3/28 eth9');
+    expect(await detect(4, 'interface=eth9')).toBe(eth9);
+    expect(await detect(4, `skip-interface=${h3.uplink}`)).toBe(eth9);
     expect(await detect(4, `can-reach=${lab.fabricIp4}`)).toBe(uplink);
-    expect(await detect(4, 'can-reach=198.18.250.9')).toBe('198.18.250.3/28 eth9');
+    expect(await detect(4, `can-reach=198.18.${octet}.9`)).toBe(eth9);
     expect(await detect(6, 'first-found')).toBe(`${h3.ip6}/64 ${h3.uplink}`);
     expect(await detect(4, 'interface=nothing.*')).toBe('ERR --ip: autodetection (interface=nothing.*) found no IPv4 address on this host');
     expect(await detect(4, 'interface=(')).toMatch(/^ERR --ip-autodetection-method: bad regular expression "\("/);
