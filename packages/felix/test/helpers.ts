@@ -255,13 +255,13 @@ export class Lab {
     }, 'felix ready');
   }
 
-  /** Wait until felix has nothing left to do (no apply pending for a moment). */
+  /** Wait until felix has nothing left to do: no pass scheduled (a tidy pass comes a second after a change) or running, twice in a row. */
   async settle(): Promise<void> {
     let last = -1;
     await eventually(async () => {
       const m = await this.metrics();
-      const n = m.felix_dataplane_applies_total ?? 0;
-      const same = n === last;
+      const n = m.felix_dataplane_pending ? -1 : m.felix_dataplane_applies_total ?? 0;
+      const same = n >= 0 && n === last;
       last = n;
       return same;
     }, 'felix to settle');
