@@ -255,10 +255,15 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
           if (done && wrote) (early.add(v), (earlyRoutes = earlyRoutes.then(() => routes(v))));
           return done;
         };
-        // Large tables one at a time: concurrent iptables-nft-restores in one
-        // netns make each other re-read the ruleset (the nft generation moves)
-        // and retry, which costs more than it saves (measured).
-        if (this.smallTables) return (await Promise.all(o.versions.map(family))).every(Boolean) && ok;
+        // Large tables are changed one at a time: concurrent --noflush restores
+        // in one netns make each other re-read the ruleset (the nft generation
+        // moves) and retry, which costs more than it saves (measured). Loading
+        // empty tables whole (a cold start) is different: the retry is cheap,
+        // and both families parse at once (2 × 118k rules: 4.3-4.6 s against
+        // 4.9-5.9 s one after the other).
+        if (this.smallTables || o.versions.every((v) => o.filter[v].loadsWhole)) {
+          return (await Promise.all(o.versions.map(family))).every(Boolean) && ok;
+        }
         for (const v of o.versions) ok = (await family(v)) && ok;
         return ok;
       })();

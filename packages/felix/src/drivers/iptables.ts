@@ -160,6 +160,11 @@ export class IptablesTable {
     return this.dirty.size > 0 || !this.kernel;
   }
 
+  /** The kernel is known to hold nothing of this table: the next apply loads it whole (see isEmpty). */
+  get loadsWhole(): boolean {
+    return !!this.kernel && this.isEmpty(this.kernel);
+  }
+
   /** cleanup() has something to delete */
   get needsCleanup(): boolean {
     return this.untidy.size > 0;
