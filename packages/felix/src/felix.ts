@@ -79,8 +79,8 @@ export class Felix implements CalcSink {
       resyncs: this.metrics.counter('felix_resyncs_total', 'datastore resyncs after a lost connection'),
       inSync: this.metrics.gauge('felix_in_sync', '1 when in sync with the datastore'),
     };
-    this.metrics.gauge('felix_dataplane_pending', '1 while a dataplane pass (changes, retry or tidy) is scheduled or running', () =>
-      this.timer || this.tidyTimer || this.running ? 1 : 0,
+    this.metrics.gauge('felix_dataplane_deletions_pending', '1 while deletions (rules, chains, sets no longer wanted) wait for the tidy pass', () =>
+      this.tidyTimer || this.tidy || this.dp?.needsCleanup ? 1 : 0,
     );
     this.links = new LinkMonitor((ifname, gone) => this.linkChanged(ifname, gone), o.log.child({ part: 'links' }));
     this.calc = new Calculator(o.nodeName, this, o.log.child({ part: 'calc' }), this.m.malformed);

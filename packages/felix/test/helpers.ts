@@ -255,16 +255,24 @@ export class Lab {
     }, 'felix ready');
   }
 
-  /** Wait until felix has nothing left to do: no pass scheduled (a tidy pass comes a second after a change) or running, twice in a row. */
+  /**
+   * Wait until felix has nothing left to do: no apply for a moment, and no
+   * deletions waiting for the tidy pass (it comes a second after a change).
+   * Periodic refreshes go on, and write nothing when nothing drifted.
+   */
   async settle(): Promise<void> {
     let last = -1;
+    let m: Record<string, number> = {};
     await eventually(async () => {
-      const m = await this.metrics();
-      const n = m.felix_dataplane_pending ? -1 : m.felix_dataplane_applies_total ?? 0;
+      m = await this.metrics();
+      const n = m.felix_dataplane_deletions_pending ? -1 : m.felix_dataplane_applies_total ?? 0;
       const same = n >= 0 && n === last;
       last = n;
       return same;
-    }, 'felix to settle');
+    }, 'felix to settle').catch((e: Error) => {
+      const problems = this.log().split('\n').filter((l) => /"level":(40|50|60)/.test(l)).slice(-10);
+      throw new Error(`${e.message}; metrics ${JSON.stringify(m)}; felix's last warnings and errors:\n${problems.join('\n')}`);
+    });
   }
 
   ip(args: string[]) {
