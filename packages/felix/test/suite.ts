@@ -304,6 +304,7 @@ export function felixSuite(shared: boolean): void {
 
     it('a workload interface recreated under the same name gets its route and sysctls back at once, not at the next refresh', async () => {
       // felix runs with 90 s refresh intervals since the restart above: only its link monitor can notice
+      // within the default 15 s (generous for a loaded CI machine; a refresh would take up to 90 s)
       await lab.ip(['link', 'del', w1.ifname]); // the kernel drops the routes through it
       await lab.recreateWorkloadInterface(w1);
       const rpFilter = () => lab.hostRun(['cat', `/proc/sys/net/ipv4/conf/${w1.ifname}/rp_filter`]);
@@ -311,7 +312,7 @@ export function felixSuite(shared: boolean): void {
         const routes4 = (await lab.ip(['route', 'show', 'proto', '80'])).stdout;
         const routes6 = (await lab.ip(['-6', 'route', 'show', 'proto', '80'])).stdout;
         return routes4.includes(`198.19.1.1 dev ${w1.ifname}`) && routes6.includes(`fd00:19:1::1 dev ${w1.ifname}`) && (await rpFilter()).stdout.trim() === '1';
-      }, 'route, IPv6 route and rp_filter on the new interface', 5000);
+      }, 'route, IPv6 route and rp_filter on the new interface');
       await allowed(() => lab.ping(w1, '198.19.1.2'), 'ping from the recreated workload');
     });
   });
