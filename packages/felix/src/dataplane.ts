@@ -260,8 +260,10 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
         // moves) and retry, which costs more than it saves (measured). Loading
         // empty tables whole (a cold start) is different: the retry is cheap,
         // and both families parse at once (2 × 118k rules: 4.3-4.6 s against
-        // 4.9-5.9 s one after the other).
-        if (this.smallTables || o.versions.every((v) => o.filter[v].loadsWhole)) {
+        // 4.9-5.9 s one after the other). Legacy restores share one lock, so
+        // for them this would only be waiting.
+        const coldLoad = this.deps.backend === 'nft' && o.versions.every((v) => o.filter[v].loadsWhole);
+        if (this.smallTables || coldLoad) {
           return (await Promise.all(o.versions.map(family))).every(Boolean) && ok;
         }
         for (const v of o.versions) ok = (await family(v)) && ok;
