@@ -152,7 +152,11 @@ describe('iptables driver', () => {
   it('loads a table that holds nothing of anyone whole (no --noflush), keeping the built-in policies', async () => {
     const f = fakeIptables('*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\nCOMMIT\n');
     f.table.setChain('cali-x', rules);
+    expect(f.table.loadsWhole).toBe(false); // not read back yet
+    await f.table.readIfNeeded();
+    expect(f.table.loadsWhole).toBe(true); // what lets the dataplane load both families at once
     await f.table.apply();
+    expect(f.table.loadsWhole).toBe(false);
     expect(f.commands[0]).not.toContain('--noflush');
     expect(f.restores[0]).toMatch(/^\*filter\n:INPUT DROP \[0:0\]\n:FORWARD ACCEPT \[0:0\]\n:cali-x - \[0:0\]\n-A cali-x /);
     f.table.setChain('cali-y', rules);
