@@ -518,9 +518,10 @@ export class Lab {
       for (let up = byPid.get(p.ppid); up; up = byPid.get(up.ppid)) if (up.role === 'felix' || up.role === 'confd') return up.role;
       return undefined;
     };
-    return started.map(({ ppid, ...p }) => {
-      const owner = helperOf({ ppid, ...p });
-      return owner ? { ...p, role: `${owner}-helper` } : p;
+    return started.map((p) => {
+      const owner = helperOf(p);
+      const { ppid: _, ...rest } = p;
+      return owner ? { ...rest, role: `${owner}-helper` } : rest;
     });
   }
 

@@ -10,11 +10,10 @@ export interface RouteCounters {
   routesWritten(n: number): void;
 }
 
-// Destinations are kept as host CIDRs: `ip route` prints `198.18.1.2` for 198.18.1.2/32.
-
 /**
  * Routes to local workloads: `<ip>/32 dev caliX scope link proto 80` (and /128).
- * Only routes carrying our protocol number are ever read or removed. All
+ * Destinations are kept as host CIDRs (`ip route` prints `198.18.1.2` for
+ * 198.18.1.2/32). Only routes carrying our protocol number are ever read or removed. All
  * changes go in one batch to a long-running `ip -force -batch -`; a route
  * whose interface does not exist yet fails alone, stays pending and is retried.
  */
