@@ -48,7 +48,6 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
   private pools: Pool[] = [];
   private config: FelixConfig;
   private readonly marks: Marks;
-  private readonly smallTables: boolean;
   /** long-running `ip -batch` and `ipset` that the route and set drivers write through */
   private readonly ipBatch = new IpBatch();
   private readonly ipsetBatch = new IpsetBatch();
@@ -63,13 +62,11 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     const m = (this.m = dataplaneMetrics(deps.metrics));
     const versions: IpVersion[] = config.ipv6Support ? [4, 6] : [4];
     const tableCounters = { restore: () => (m.restores(), m.writes()), save: m.saves, rulesWritten: m.rules };
-    // With shared endpoint chains the tables stay small whatever the number of
-    // endpoints, and the kernel's commit cost is mostly fixed: deletions then
-    // wait for a tidy pass and the two families are written in parallel.
-    this.smallTables = config.sharedEndpointChains;
-    const restoreRun = backend === 'nft' ? this.warm.run : run;
+    // nft: deletions wait for a tidy pass (see IptablesTable.apply).
+    const nft = backend === 'nft';
+    const restoreRun = nft ? this.warm.run : run;
     const table = (name: string, v: IpVersion) =>
-      new IptablesTable(name, v, backend, restoreRun, tableCounters, log.child({ table: `${name}${v}` }), config.chainInsertMode, this.smallTables);
+      new IptablesTable(name, v, backend, restoreRun, tableCounters, log.child({ table: `${name}${v}` }), config.chainInsertMode, nft);
     this.out = {
       versions,
       filter: { 4: table('filter', 4), 6: table('filter', 6) },
@@ -255,17 +252,11 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
           if (done && wrote) (early.add(v), (earlyRoutes = earlyRoutes.then(() => routes(v))));
           return done;
         };
-        // Large tables are changed one at a time: concurrent --noflush restores
-        // in one netns make each other re-read the ruleset (the nft generation
-        // moves) and retry, which costs more than it saves (measured). Loading
-        // empty tables whole (a cold start) is different: the retry is cheap,
-        // and both families parse at once (2 × 118k rules: 4.3-4.6 s against
-        // 4.9-5.9 s one after the other). Legacy restores share one lock, so
-        // for them this would only be waiting.
-        const coldLoad = this.deps.backend === 'nft' && o.versions.every((v) => o.filter[v].loadsWhole);
-        if (this.smallTables || coldLoad) {
-          return (await Promise.all(o.versions.map(family))).every(Boolean) && ok;
-        }
+        // nft: the two families are written at once (their parsing overlaps;
+        // a commit that finds the other family's first only re-reads the
+        // chain list). Legacy restores share one lock, so for them this would
+        // only be waiting.
+        if (this.deps.backend === 'nft') return (await Promise.all(o.versions.map(family))).every(Boolean) && ok;
         for (const v of o.versions) ok = (await family(v)) && ok;
         return ok;
       })();

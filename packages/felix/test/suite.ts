@@ -38,6 +38,14 @@ export function felixSuite(shared: boolean): void {
     return chain;
   }
 
+  /** The body chain that polices traffic to a workload, shared by the endpoints with its policies and profiles. */
+  async function groupChain(w: Workload): Promise<string> {
+    if (shared) return toWorkloadChain(w);
+    const chain = new RegExp(`^-A cali-tw-${w.ifname} .*-g (cali-tw-_\\S+)`, 'm').exec(await filterSave())?.[1];
+    if (!chain) throw new Error(`no body chain for ${w.ifname}`);
+    return chain;
+  }
+
   beforeAll(async () => {
     etcd = await startUnixEtcd();
     lab = new Lab(etcd);
@@ -75,6 +83,10 @@ export function felixSuite(shared: boolean): void {
       if (!shared) {
         for (const c of [`cali-fw-${w1.ifname}`, `cali-tw-${w2.ifname}`]) expect(save).toContain(`:${c} `);
         expect(save6).toContain(`:cali-tw-${w2.ifname} `);
+        // w1 and w2 have the same profile and no policies: their chains go to one shared body.
+        const body = await groupChain(w1);
+        expect(await groupChain(w2)).toBe(body);
+        expect(save).toContain(`-A ${body} -m conntrack --ctstate RELATED,ESTABLISHED`);
       } else {
         // w1 and w2 have the same profile and no policies: one chain pair serves both.
         expect(save).not.toContain(`cali-tw-${w2.ifname}`);
@@ -197,8 +209,13 @@ export function felixSuite(shared: boolean): void {
       await lab.putEndpoint(w3, ['members'], { role: 'third' });
       await blocked(() => lab.ping(w1, '198.19.1.2'), 'ping from a non-member');
       await allowed(() => lab.ping(w3, '198.19.1.2'), 'ping from a member');
+      // w2 and w3 now share a group of their own; it goes once both have left it.
+      const members = await groupChain(w2);
+      expect(await groupChain(w3)).toBe(members);
+      expect(await groupChain(w1)).not.toBe(members);
       await lab.putEndpoint(w2, ['open'], { role: 'server' });
       await lab.putEndpoint(w3, ['open'], { role: 'third' });
+      await eventually(async () => !(await filterSave()).includes(`:${members} `), 'the group chain removed');
     });
 
     it('IPv6 policy: ICMPv6 denied, TCP allowed', async () => {

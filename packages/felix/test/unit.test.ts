@@ -5,6 +5,7 @@ import pino from 'pino';
 import { chainName, marksFromMask, ruleHashes, ipsetName } from '@calico/felix/names';
 import { renderRules, portChunks } from '@calico/felix/rules/policy';
 import { dispatchChains, groupDispatchChains } from '@calico/felix/rules/dispatch';
+import { bodyChains, endpointChains } from '@calico/felix/rules/endpoint';
 import { canonicalMember } from '@calico/felix/drivers/ipsets';
 import { parseNetconf, Sysctls } from '@calico/felix/drivers/sysctls';
 import { parseLinkEvent } from '@calico/felix/drivers/links';
@@ -85,6 +86,45 @@ describe('rule rendering', () => {
   });
 });
 
+describe('endpoint chains', () => {
+  const text = (c: { rules: { match: string; action: string }[] }) => c.rules.map((r) => [r.match, r.action].filter(Boolean).join(' '));
+  const body = { tw: 'cali-tw-_b', fw: 'cali-fw-_b' };
+  it("hold only the endpoint's own checks, then go to the body its group shares", () => {
+    const [tw, fw] = endpointChains({ ifname: 'calia', addresses: ['198.19.0.1'] }, body, marks);
+    expect(tw!.name).toBe('cali-tw-calia');
+    expect(text(tw!)).toEqual(['-g cali-tw-_b']);
+    expect(text(fw!)).toEqual(['! -s 198.19.0.1/32 -j DROP', '-g cali-fw-_b']);
+    // several addresses: a scratch mark for "one of ours", drop without it
+    const [, fw2] = endpointChains({ ifname: 'calia', addresses: ['198.19.0.1', '198.19.0.2'] }, body, marks);
+    expect(text(fw2!)).toEqual([
+      '-j MARK --set-xmark 0x0/0x40000',
+      '-s 198.19.0.1/32 -j MARK --set-xmark 0x40000/0x40000',
+      '-s 198.19.0.2/32 -j MARK --set-xmark 0x40000/0x40000',
+      '-m mark --mark 0x0/0x40000 -j DROP',
+      '-g cali-fw-_b',
+    ]);
+  });
+  it('the body: established first, policies in order (pass skips to the profiles), profiles, drop', () => {
+    const [tw, fw] = bodyChains(body, { ingressPolicies: ['p1', 'p2'], egressPolicies: [], profiles: ['prof'] }, marks);
+    expect(text(tw!)).toEqual([
+      '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+      '-m conntrack --ctstate INVALID -j DROP',
+      '-j MARK --set-xmark 0x0/0x10000',
+      '-j MARK --set-xmark 0x0/0x20000',
+      '-m mark --mark 0x0/0x20000 -j cali-pi-p1',
+      '-m mark --mark 0x10000/0x10000 -j RETURN',
+      '-m mark --mark 0x0/0x20000 -j cali-pi-p2',
+      '-m mark --mark 0x10000/0x10000 -j RETURN',
+      '-m mark --mark 0x0/0x20000 -j DROP',
+      '-j cali-pri-prof',
+      '-m mark --mark 0x10000/0x10000 -j RETURN',
+      '-j DROP',
+    ]);
+    // no egress policies: straight to the profiles
+    expect(text(fw!).slice(3)).toEqual(['-j cali-pro-prof', '-m mark --mark 0x10000/0x10000 -j RETURN', '-j DROP']);
+  });
+});
+
 describe('dispatch chains', () => {
   const target = (i: string) => `cali-fw-${i}`;
   it('is one flat chain for a few interfaces, ending in a drop', () => {
@@ -152,11 +192,7 @@ describe('iptables driver', () => {
   it('loads a table that holds nothing of anyone whole (no --noflush), keeping the built-in policies', async () => {
     const f = fakeIptables('*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\nCOMMIT\n');
     f.table.setChain('cali-x', rules);
-    expect(f.table.loadsWhole).toBe(false); // not read back yet
-    await f.table.readIfNeeded();
-    expect(f.table.loadsWhole).toBe(true); // what lets the dataplane load both families at once
     await f.table.apply();
-    expect(f.table.loadsWhole).toBe(false);
     expect(f.commands[0]).not.toContain('--noflush');
     expect(f.restores[0]).toMatch(/^\*filter\n:INPUT DROP \[0:0\]\n:FORWARD ACCEPT \[0:0\]\n:cali-x - \[0:0\]\n-A cali-x /);
     f.table.setChain('cali-y', rules);

@@ -119,7 +119,7 @@ export class IptablesTable {
     private readonly counters: TableCounters,
     private readonly log: Logger,
     private readonly insertMode: 'insert' | 'append' = 'insert',
-    /** leave deletions to cleanup() (small tables; see apply) instead of making them in the same restore */
+    /** leave deletions to cleanup() (nft; see apply) instead of making them in the same restore */
     private readonly deferDeletes = false,
   ) {}
 
@@ -158,11 +158,6 @@ export class IptablesTable {
 
   get pending(): boolean {
     return this.dirty.size > 0 || !this.kernel;
-  }
-
-  /** The kernel is known to hold nothing of this table: the next apply loads it whole (see isEmpty). */
-  get loadsWhole(): boolean {
-    return !!this.kernel && this.isEmpty(this.kernel);
   }
 
   /** cleanup() has something to delete */
@@ -220,10 +215,11 @@ export class IptablesTable {
    * restore, or, with `deferDeletes`, later by cleanup(). Why defer: a commit
    * that deletes rules makes the next close of any netfilter netlink socket
    * wait for an RCU grace period (the kernel frees the deleted rules first),
-   * ~10-15 ms per restore here. With small tables that wait is most of a
-   * restore's cost, so a separate, later restore keeps it out of the time
-   * from a datastore change to the kernel; with large tables every commit
-   * re-validates the whole table and a second one costs more than it saves.
+   * ~10-15 ms per restore here, a third to a half of a small change. A
+   * separate, later restore keeps it out of the time from a datastore change
+   * to the kernel, and costs little: a commit that only deletes does not make
+   * nf_tables re-validate the table. (Legacy restores copy the whole table
+   * each time, so there a second one is not worth it.)
    */
   async apply(): Promise<boolean> {
     await this.readIfNeeded();

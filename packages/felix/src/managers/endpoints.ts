@@ -1,7 +1,7 @@
 import { hostCidr } from '@calico/libcalico/net';
 import { CHAINS, chainName, fromWorkloadChain, hashedSetId, ipsetName, toWorkloadChain, WORKLOAD_ADDRS_SET, type IpVersion, type Marks } from '../names.js';
 import { dispatchChains, groupDispatchChains } from '../rules/dispatch.js';
-import { endpointChains, sharedEndpointChains, type EndpointPolicies } from '../rules/endpoint.js';
+import { bodyChains, endpointChains, type EndpointPolicies } from '../rules/endpoint.js';
 import type { Chain } from '../rules/types.js';
 import type { Endpoint, Policy, Profile } from '../calc/model.js';
 import type { PolicyManager } from './policies.js';
@@ -13,18 +13,19 @@ interface Programmed {
   profiles: string[];
   routes: string[];
   sysctls: string[];
-  /** shared mode: the endpoint's group and its `<ip>,<if>` members of the workload address set, per version */
-  group?: string;
+  /** the key of the endpoint's group (its EndpointPolicies) */
+  group: string;
+  /** shared mode: the endpoint's `<ip>,<if>` members of the workload address set, per version */
   addrs?: Record<IpVersion, string[]>;
 }
 
-/** Shared mode: one chain pair for all endpoints with the same policies and profiles. */
+/** One body chain pair for all endpoints with the same policies and profiles. */
 interface Group {
   refs: number;
   tw: string;
   fw: string;
-  /** the interfaces of its endpoints (`0.0.0.0/0,<if>`), one set per IP version */
-  sets: Record<IpVersion, string>;
+  /** shared mode: the interfaces of its endpoints (`0.0.0.0/0,<if>`), one set per IP version */
+  sets?: Record<IpVersion, string>;
 }
 
 /** Per-interface kernel settings for a workload interface (Felix's configureInterface). */
@@ -47,14 +48,15 @@ const family = (v: IpVersion) => (v === 4 ? 'inet' : 'inet6');
  * lead to them, the /32 and /128 routes to their interface and the
  * interface's sysctls. Refers policies and profiles through PolicyManager.
  *
- * Two layouts. Per endpoint (Calico's, the default): `cali-tw-<if>` /
- * `cali-fw-<if>` for each interface, reached through a prefix tree of
- * dispatch chains. Shared (FELIX_SHAREDENDPOINTCHAINS): endpoints with the
- * same policies and profiles share one chain pair, reached through an ipset of
- * their interfaces, with anti-spoofing by an ipset of `<ip>,<if>` pairs; an
- * endpoint that joins an existing group then changes ipset members only, and
- * the ruleset the kernel re-validates on every commit stops growing with the
- * number of endpoints (README: felix-incremental).
+ * Endpoints with the same policies and profiles (a group) share one pair
+ * of body chains. Two layouts lead to them. Per endpoint (Calico's, the
+ * default): `cali-tw-<if>` / `cali-fw-<if>` for each interface, reached
+ * through a prefix tree of dispatch chains, check anti-spoofing and go to the
+ * group's body. Shared (FELIX_SHAREDENDPOINTCHAINS): the dispatch reaches the
+ * body through an ipset of the group's interfaces, with anti-spoofing by an
+ * ipset of `<ip>,<if>` pairs; an endpoint that joins an existing group then
+ * changes ipset members only, and the ruleset the kernel re-validates on every
+ * commit stops growing with the number of endpoints (README: felix-incremental).
  */
 export class EndpointManager {
   private readonly programmed = new Map<string, Programmed>();
@@ -94,17 +96,18 @@ export class EndpointManager {
     if (old) this.releaseRefs(old);
 
     const pols: EndpointPolicies = { ingressPolicies: ingress.map((p) => p.id), egressPolicies: egress.map((p) => p.id), profiles: ep.profiles };
-    const now: Programmed = { ifname: ep.ifname, policies: policyIds, profiles: ep.profiles, routes: [], sysctls: [] };
+    const now: Programmed = { ifname: ep.ifname, policies: policyIds, profiles: ep.profiles, routes: [], sysctls: [], group: JSON.stringify(pols) };
     if (this.shared) {
-      now.group = JSON.stringify(pols);
       now.addrs = { 4: [], 6: [] };
       for (const v of this.out.versions) now.addrs[v] = (v === 4 ? ep.ipv4 : ep.ipv6).map((a) => `${hostCidr(a)},${ep.ifname}`);
       // Join before leaving: a group the endpoint stays in is never torn down and rebuilt.
       if (old?.group !== now.group || old.ifname !== ep.ifname) this.joinGroup(now.group, pols, ep.ifname);
       for (const v of this.out.versions) for (const m of now.addrs[v]) this.out.ipsets.addMember(ipsetName(v, WORKLOAD_ADDRS_SET), m);
     } else {
+      // Retained before the old group is released, as above.
+      const body = this.retainGroup(now.group, pols);
       for (const v of this.out.versions) {
-        const chains = endpointChains({ ifname: ep.ifname, addresses: v === 4 ? ep.ipv4 : ep.ipv6, ...pols }, this.marks);
+        const chains = endpointChains({ ifname: ep.ifname, addresses: v === 4 ? ep.ipv4 : ep.ipv6 }, body, this.marks);
         for (const c of chains) this.out.filter[v].setChain(c.name, c.rules);
       }
     }
@@ -116,11 +119,14 @@ export class EndpointManager {
 
     if (old) {
       if (this.shared) {
-        if (old.group !== now.group || old.ifname !== ep.ifname) this.leaveGroup(old.group!, old.ifname);
+        if (old.group !== now.group || old.ifname !== ep.ifname) this.leaveGroup(old.group, old.ifname);
         for (const v of this.out.versions) {
           for (const m of old.addrs![v]) if (!now.addrs![v].includes(m)) this.out.ipsets.removeMember(ipsetName(v, WORKLOAD_ADDRS_SET), m);
         }
-      } else if (old.ifname !== ep.ifname) this.removeChains(old.ifname);
+      } else {
+        if (old.ifname !== ep.ifname) this.removeChains(old.ifname);
+        this.releaseGroup(old.group);
+      }
       for (const dst of old.routes) if (!now.routes.includes(dst) || old.ifname !== ep.ifname) this.out.routes.removeRoute(dst);
       if (old.ifname !== ep.ifname) for (const dst of now.routes) this.out.routes.setRoute(dst, ep.ifname);
       for (const k of old.sysctls) if (!now.sysctls.includes(k)) this.out.sysctls.remove(k);
@@ -150,10 +156,11 @@ export class EndpointManager {
     if (!old) return;
     this.programmed.delete(key);
     if (this.shared) {
-      this.leaveGroup(old.group!, old.ifname);
+      this.leaveGroup(old.group, old.ifname);
       for (const v of this.out.versions) for (const m of old.addrs![v]) this.out.ipsets.removeMember(ipsetName(v, WORKLOAD_ADDRS_SET), m);
     } else {
       this.removeChains(old.ifname);
+      this.releaseGroup(old.group);
       this.dispatchDirty = true;
     }
     for (const dst of old.routes) this.out.routes.removeRoute(dst);
@@ -173,33 +180,46 @@ export class EndpointManager {
     }
   }
 
-  private joinGroup(key: string, pols: EndpointPolicies, ifname: string): void {
+  /** Take a reference on a group's body chains (and, shared, its interface sets), made on first use. */
+  private retainGroup(key: string, pols: EndpointPolicies): Group {
     let g = this.groups.get(key);
     if (!g) {
       const id = hashedSetId('g', key);
-      g = { refs: 0, tw: chainName('cali-tw-', id), fw: chainName('cali-fw-', id), sets: { 4: ipsetName(4, id), 6: ipsetName(6, id) } };
+      g = { refs: 0, tw: chainName('cali-tw-', id), fw: chainName('cali-fw-', id) };
+      if (this.shared) g.sets = { 4: ipsetName(4, id), 6: ipsetName(6, id) };
       this.groups.set(key, g);
       for (const v of this.out.versions) {
-        this.out.ipsets.setIpset(g.sets[v], 'hash:net,iface', family(v), []);
-        for (const c of sharedEndpointChains(g, pols, this.marks)) this.out.filter[v].setChain(c.name, c.rules);
+        if (g.sets) this.out.ipsets.setIpset(g.sets[v], 'hash:net,iface', family(v), []);
+        for (const c of bodyChains(g, pols, this.marks)) this.out.filter[v].setChain(c.name, c.rules);
       }
-      this.dispatchDirty = true;
+      // Shared: the dispatch has a rule per group.
+      if (this.shared) this.dispatchDirty = true;
     }
     g.refs++;
-    for (const v of this.out.versions) this.out.ipsets.addMember(g.sets[v], `${ANY[v]},${ifname}`);
+    return g;
   }
 
-  private leaveGroup(key: string, ifname: string): void {
+  private releaseGroup(key: string): void {
     const g = this.groups.get(key)!;
-    for (const v of this.out.versions) this.out.ipsets.removeMember(g.sets[v], `${ANY[v]},${ifname}`);
     if (--g.refs > 0) return;
     this.groups.delete(key);
     for (const v of this.out.versions) {
       this.out.filter[v].removeChain(g.tw);
       this.out.filter[v].removeChain(g.fw);
-      this.out.ipsets.removeIpset(g.sets[v]);
+      if (g.sets) this.out.ipsets.removeIpset(g.sets[v]);
     }
-    this.dispatchDirty = true;
+    if (this.shared) this.dispatchDirty = true;
+  }
+
+  private joinGroup(key: string, pols: EndpointPolicies, ifname: string): void {
+    const g = this.retainGroup(key, pols);
+    for (const v of this.out.versions) this.out.ipsets.addMember(g.sets![v], `${ANY[v]},${ifname}`);
+  }
+
+  private leaveGroup(key: string, ifname: string): void {
+    const g = this.groups.get(key)!;
+    for (const v of this.out.versions) this.out.ipsets.removeMember(g.sets![v], `${ANY[v]},${ifname}`);
+    this.releaseGroup(key);
   }
 
   /** Rebuild the dispatch chains if the set of local interfaces (or, shared, of groups) changed. */
@@ -211,7 +231,7 @@ export class EndpointManager {
 
   private dispatch(v: IpVersion): Chain[] {
     if (this.shared) {
-      const groups = [...this.groups.values()].sort((a, b) => (a.fw < b.fw ? -1 : 1)).map((g) => ({ set: g.sets[v], tw: g.tw, fw: g.fw }));
+      const groups = [...this.groups.values()].sort((a, b) => (a.fw < b.fw ? -1 : 1)).map((g) => ({ set: g.sets![v], tw: g.tw, fw: g.fw }));
       return groupDispatchChains(groups, ipsetName(v, WORKLOAD_ADDRS_SET));
     }
     const ifnames = [...new Set([...this.programmed.values()].map((p) => p.ifname))];

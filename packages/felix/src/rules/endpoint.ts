@@ -10,39 +10,45 @@ export interface EndpointPolicies {
 }
 
 /** What the endpoint chains of one workload interface need to know. Pure data. */
-export interface EndpointChainInput extends EndpointPolicies {
+export interface EndpointChainInput {
   ifname: string;
   /** the endpoint's own addresses of this IP version (anti-spoofing) */
   addresses: string[];
 }
 
+/** The names of one shared pair of endpoint body chains. */
+export interface BodyChains {
+  tw: string;
+  fw: string;
+}
+
 /**
- * `cali-tw-<if>` (to the workload: ingress) and `cali-fw-<if>` (from it: egress),
- * Calico's endpoint chain body:
- *   [fw only] drop sources that are not the workload's own (anti-spoofing)
- *   accept RELATED,ESTABLISHED; drop INVALID; clear the accept mark
- *   policies in order (each may accept, deny, or pass to the profiles);
- *   drop if no policy passed the packet on
- *   profiles in order; drop if no profile accepted
+ * `cali-tw-<if>` (to the workload: ingress) and `cali-fw-<if>` (from it:
+ * egress). They hold only what is the endpoint's own, the anti-spoofing
+ * check on `cali-fw-`, and then go to the body chains that every endpoint
+ * with the same policies and profiles shares (bodyChains). Calico writes the
+ * body into each endpoint's chains; nf_tables re-validates every reachable
+ * rule on each commit, once per chain, so sharing the body keeps that cost
+ * at a few rules per endpoint (README: felix-incremental).
  */
-export function endpointChains(ep: EndpointChainInput, marks: Marks): Chain[] {
+export function endpointChains(ep: EndpointChainInput, body: BodyChains, marks: Marks): Chain[] {
   return [
-    { name: toWorkloadChain(ep.ifname), rules: body(ep.ingressPolicies.map(policyInChain), ep.profiles.map(profileInChain), marks) },
-    {
-      name: fromWorkloadChain(ep.ifname),
-      rules: [...antiSpoof(ep.addresses, marks), ...body(ep.egressPolicies.map(policyOutChain), ep.profiles.map(profileOutChain), marks)],
-    },
+    { name: toWorkloadChain(ep.ifname), rules: [sharedRule('', `-g ${body.tw}`)] },
+    { name: fromWorkloadChain(ep.ifname), rules: [...antiSpoof(ep.addresses, marks), sharedRule('', `-g ${body.fw}`)] },
   ];
 }
 
 /**
- * Shared mode: one `cali-tw-`/`cali-fw-` pair per distinct EndpointPolicies,
- * used by every endpoint that has them (the dispatch chains pick it through
- * the group's ipset). Same body as an endpoint chain, without the
- * anti-spoofing rules: the from-workload dispatch checks source addresses
- * against the workload address set instead.
+ * The body chain pair for one EndpointPolicies, Calico's endpoint chain body:
+ *   accept RELATED,ESTABLISHED; drop INVALID; clear the accept mark
+ *   policies in order (each may accept, deny, or pass to the profiles);
+ *   drop if no policy passed the packet on
+ *   profiles in order; drop if no profile accepted
+ * Reached from the endpoint chains (per-endpoint layout) or from the group
+ * dispatch (shared layout, where the dispatch checks source addresses
+ * against the workload address set instead).
  */
-export function sharedEndpointChains(names: { tw: string; fw: string }, p: EndpointPolicies, marks: Marks): Chain[] {
+export function bodyChains(names: BodyChains, p: EndpointPolicies, marks: Marks): Chain[] {
   return [
     { name: names.tw, rules: body(p.ingressPolicies.map(policyInChain), p.profiles.map(profileInChain), marks) },
     { name: names.fw, rules: body(p.egressPolicies.map(policyOutChain), p.profiles.map(profileOutChain), marks) },
