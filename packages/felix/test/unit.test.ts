@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { chainName, marksFromMask, ruleHashes, ipsetName } from '@calico/felix/names';
 import { renderRules, portChunks } from '@calico/felix/rules/policy';
-import { dispatchChains, groupDispatchChains } from '@calico/felix/rules/dispatch';
+import { dispatchChains, groupDispatchChains, type DispatchMemo } from '@calico/felix/rules/dispatch';
 import { bodyChains, endpointChains } from '@calico/felix/rules/endpoint';
 import { canonicalMember } from '@calico/felix/drivers/ipsets';
 import { parseNetconf, Sysctls } from '@calico/felix/drivers/sysctls';
@@ -142,6 +142,19 @@ describe('dispatch chains', () => {
     const after = dispatchChains('cali-from-wl-dispatch', [...names, 'cali00000000fff'], '-i', target);
     const changed = after.filter((c) => JSON.stringify(c) !== JSON.stringify(chains.find((o) => o.name === c.name)));
     expect(changed.length).toBeLessThanOrEqual(2);
+  });
+  it('with a memo, rebuilds only the path to the changed leaf and gives the same chains as without', () => {
+    const names = Array.from({ length: 5000 }, (_, i) => `cali${i.toString(16).padStart(11, '0')}`);
+    const memo: DispatchMemo = new Map();
+    const before = dispatchChains('cali-from-wl-dispatch', names, '-i', target, memo);
+    const more = [...names, 'cali00000000fff'];
+    const after = dispatchChains('cali-from-wl-dispatch', more, '-i', target, memo);
+    expect(after).toEqual(dispatchChains('cali-from-wl-dispatch', more, '-i', target));
+    const rebuilt = after.filter((c) => !before.includes(c));
+    expect(rebuilt.length).toBeGreaterThan(0);
+    expect(rebuilt.length).toBeLessThanOrEqual(4); // one chain per level of the path: root, two inner, leaf
+    // and back: the old leaf's content again
+    expect(dispatchChains('cali-from-wl-dispatch', names, '-i', target, memo)).toEqual(before);
   });
   it('shared layout: an address check first, then one rule per group (not per endpoint)', () => {
     const [from, to] = groupDispatchChains([{ set: 'cali40g:a', tw: 'cali-tw-_a', fw: 'cali-fw-_a' }, { set: 'cali40g:b', tw: 'cali-tw-_b', fw: 'cali-fw-_b' }], 'cali40wl-addrs');

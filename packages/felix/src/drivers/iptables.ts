@@ -80,7 +80,7 @@ export function parseSave(text: string, policies?: Map<string, string>): Map<str
 }
 
 const sameRules = (a: readonly IptRule[] | undefined, b: readonly IptRule[]): boolean =>
-  !!a && a.length === b.length && a.every((r, i) => r.match === b[i]!.match && r.action === b[i]!.action);
+  a === b || (!!a && a.length === b.length && a.every((r, i) => r.match === b[i]!.match && r.action === b[i]!.action));
 
 /** The RETURN that ends a changed chain's new rules while its old ones still follow (see IptablesTable.apply). */
 const RETURN_RULE: IptRule = { match: '', action: '-j RETURN' };

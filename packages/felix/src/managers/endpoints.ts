@@ -1,6 +1,6 @@
 import { hostCidr } from '@calico/libcalico/net';
 import { CHAINS, chainName, fromWorkloadChain, hashedSetId, ipsetName, toWorkloadChain, WORKLOAD_ADDRS_SET, type IpVersion, type Marks } from '../names.js';
-import { dispatchChains, groupDispatchChains } from '../rules/dispatch.js';
+import { dispatchChains, groupDispatchChains, type DispatchMemo } from '../rules/dispatch.js';
 import { bodyChains, endpointChains, type EndpointPolicies } from '../rules/endpoint.js';
 import type { Chain } from '../rules/types.js';
 import type { Endpoint, Policy, Profile } from '../calc/model.js';
@@ -63,6 +63,7 @@ export class EndpointManager {
   private readonly groups = new Map<string, Group>();
   private dispatchDirty = true;
   private dispatchNames = new Set<string>();
+  private readonly dispatchMemo: Record<'from' | 'to', DispatchMemo> = { from: new Map(), to: new Map() };
 
   constructor(
     private readonly out: DesiredState,
@@ -226,19 +227,22 @@ export class EndpointManager {
   finish(force = false): void {
     if (!this.dispatchDirty && !force) return;
     this.dispatchDirty = false;
-    for (const v of this.out.versions) this.writeDispatch(v, this.dispatch(v));
+    // Per endpoint, both families have the same dispatch chains: built once.
+    const perEndpoint = this.shared ? undefined : this.interfaceDispatch();
+    for (const v of this.out.versions) this.writeDispatch(v, perEndpoint ?? this.groupDispatch(v));
   }
 
-  private dispatch(v: IpVersion): Chain[] {
-    if (this.shared) {
-      const groups = [...this.groups.values()].sort((a, b) => (a.fw < b.fw ? -1 : 1)).map((g) => ({ set: g.sets![v], tw: g.tw, fw: g.fw }));
-      return groupDispatchChains(groups, ipsetName(v, WORKLOAD_ADDRS_SET));
-    }
+  private interfaceDispatch(): Chain[] {
     const ifnames = [...new Set([...this.programmed.values()].map((p) => p.ifname))];
     return [
-      ...dispatchChains(CHAINS.fromWlDispatch, ifnames, '-i', fromWorkloadChain),
-      ...dispatchChains(CHAINS.toWlDispatch, ifnames, '-o', toWorkloadChain),
+      ...dispatchChains(CHAINS.fromWlDispatch, ifnames, '-i', fromWorkloadChain, this.dispatchMemo.from),
+      ...dispatchChains(CHAINS.toWlDispatch, ifnames, '-o', toWorkloadChain, this.dispatchMemo.to),
     ];
+  }
+
+  private groupDispatch(v: IpVersion): Chain[] {
+    const groups = [...this.groups.values()].sort((a, b) => (a.fw < b.fw ? -1 : 1)).map((g) => ({ set: g.sets![v], tw: g.tw, fw: g.fw }));
+    return groupDispatchChains(groups, ipsetName(v, WORKLOAD_ADDRS_SET));
   }
 
   private writeDispatch(v: IpVersion, chains: Chain[]): void {

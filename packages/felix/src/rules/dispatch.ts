@@ -4,19 +4,37 @@ import { rule, type Chain } from './types.js';
 /** Leaf chains hold at most this many interfaces; bigger groups split on the next character. */
 const LEAF_SIZE = 32;
 
+/** Subtrees built by an earlier call, by chain name, with the interfaces they were built for. */
+export type DispatchMemo = Map<string, { names: string[]; chains: Chain[] }>;
+
 /**
  * The dispatch chain from (or to) workloads as a prefix tree: the root
  * matches `-i <prefix><c>+` per next character and jumps to a child chain
  * `<root>-<c>`, and so on, so that one endpoint coming or going rewrites
  * one small leaf chain, not a rule list as long as the number of endpoints.
  * Every chain ends by dropping packets from an interface we do not know.
+ * With a memo, a subtree whose interfaces are unchanged since the last call
+ * is reused as it was (the same Chain objects), so one endpoint coming or
+ * going costs a walk down one path, not a rebuild of thousands of rules.
  */
-export function dispatchChains(root: string, ifnames: string[], dir: '-i' | '-o', target: (ifname: string) => string): Chain[] {
+export function dispatchChains(root: string, ifnames: string[], dir: '-i' | '-o', target: (ifname: string) => string, memo?: DispatchMemo): Chain[] {
   const out: Chain[] = [];
+  const built: DispatchMemo = new Map();
   build(root, [...ifnames].sort(), 0);
+  if (memo) {
+    memo.clear();
+    for (const [k, v] of built) memo.set(k, v);
+  }
   return out;
 
   function build(name: string, names: string[], from: number): void {
+    const hit = memo?.get(name);
+    if (hit && hit.names.length === names.length && hit.names.every((n, i) => n === names[i])) {
+      for (const c of hit.chains) out.push(c);
+      built.set(name, hit);
+      return;
+    }
+    const first = out.length;
     const rules = [];
     if (names.length <= LEAF_SIZE || name.length + 2 > MAX_CHAIN_NAME) {
       for (const n of names) rules.push(rule(`${dir} ${n}`, `-g ${target(n)}`));
@@ -42,6 +60,7 @@ export function dispatchChains(root: string, ifnames: string[], dir: '-i' | '-o'
     }
     rules.push(rule('', '-j DROP'));
     out.push({ name, rules });
+    if (memo) built.set(name, { names, chains: out.slice(first) });
   }
 }
 
