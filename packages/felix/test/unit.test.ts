@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { chainName, marksFromMask, ruleHashes, ipsetName } from '@calico/felix/names';
 import { renderRules, portChunks } from '@calico/felix/rules/policy';
-import { dispatchChains, groupDispatchChains, type DispatchMemo } from '@calico/felix/rules/dispatch';
+import { DispatchTree, groupDispatchChains } from '@calico/felix/rules/dispatch';
 import { bodyChains, endpointChains } from '@calico/felix/rules/endpoint';
 import { canonicalMember } from '@calico/felix/drivers/ipsets';
 import { parseNetconf, Sysctls } from '@calico/felix/drivers/sysctls';
@@ -127,34 +127,44 @@ describe('endpoint chains', () => {
 
 describe('dispatch chains', () => {
   const target = (i: string) => `cali-fw-${i}`;
+  const tree = () => new DispatchTree('cali-from-wl-dispatch', '-i', target);
+  const names = Array.from({ length: 5000 }, (_, i) => `cali${i.toString(16).padStart(11, '0')}`);
   it('is one flat chain for a few interfaces, ending in a drop', () => {
-    const c = dispatchChains('cali-from-wl-dispatch', ['calib', 'calia'], '-i', target);
+    const c = tree().chains(['calia', 'calib']);
     expect(c).toHaveLength(1);
     expect(c[0]!.rules.map((r) => [r.match, r.action].filter(Boolean).join(' '))).toEqual(['-i calia -g cali-fw-calia', '-i calib -g cali-fw-calib', '-j DROP']);
   });
   it('splits into a prefix tree for many, so one change touches a small leaf', () => {
-    const names = Array.from({ length: 5000 }, (_, i) => `cali${i.toString(16).padStart(11, '0')}`);
-    const chains = dispatchChains('cali-from-wl-dispatch', names, '-i', target);
+    const chains = tree().chains(names);
     expect(Math.max(...chains.map((c) => c.rules.length))).toBeLessThanOrEqual(33);
     expect(chains.every((c) => c.name.length <= 28)).toBe(true);
     const leaves = chains.flatMap((c) => c.rules).filter((r) => r.action.startsWith('-g cali-fw-'));
     expect(leaves).toHaveLength(5000);
-    const after = dispatchChains('cali-from-wl-dispatch', [...names, 'cali00000000fff'], '-i', target);
+    expect(new Set(leaves.map((r) => r.match))).toEqual(new Set(names.map((n) => `-i ${n}`)));
+    const after = tree().chains([...names, 'cali00000000fff'].sort());
     const changed = after.filter((c) => JSON.stringify(c) !== JSON.stringify(chains.find((o) => o.name === c.name)));
     expect(changed.length).toBeLessThanOrEqual(2);
   });
-  it('with a memo, rebuilds only the path to the changed leaf and gives the same chains as without', () => {
-    const names = Array.from({ length: 5000 }, (_, i) => `cali${i.toString(16).padStart(11, '0')}`);
-    const memo: DispatchMemo = new Map();
-    const before = dispatchChains('cali-from-wl-dispatch', names, '-i', target, memo);
-    const more = [...names, 'cali00000000fff'];
-    const after = dispatchChains('cali-from-wl-dispatch', more, '-i', target, memo);
-    expect(after).toEqual(dispatchChains('cali-from-wl-dispatch', more, '-i', target));
+  it('a name that prefixes others is matched on its own', () => {
+    const many = ['calia', ...Array.from({ length: 40 }, (_, i) => `calia${i.toString(36).padStart(2, '0')}`)];
+    const rules = tree().chains(many).flatMap((c) => c.rules.map((r) => `${r.match} ${r.action}`));
+    expect(rules).toContain('-i calia -g cali-fw-calia');
+    expect(rules.filter((r) => r.endsWith('-g cali-fw-calia'))).toHaveLength(1);
+  });
+  it('given the changed names, rebuilds only the path to the changed leaf and gives the same chains as a full build', () => {
+    const t = tree();
+    const before = t.chains(names);
+    const more = [...names, 'cali00000000fff'].sort();
+    const after = t.chains(more, new Set(['cali00000000fff']));
+    expect(after).toEqual(tree().chains(more));
     const rebuilt = after.filter((c) => !before.includes(c));
     expect(rebuilt.length).toBeGreaterThan(0);
     expect(rebuilt.length).toBeLessThanOrEqual(4); // one chain per level of the path: root, two inner, leaf
     // and back: the old leaf's content again
-    expect(dispatchChains('cali-from-wl-dispatch', names, '-i', target, memo)).toEqual(before);
+    expect(t.chains(names, new Set(['cali00000000fff']))).toEqual(before);
+    // nothing changed: everything reused
+    const again = t.chains(names, new Set());
+    expect(again.every((c, i) => c === t.chains(names, new Set())[i])).toBe(true);
   });
   it('shared layout: an address check first, then one rule per group (not per endpoint)', () => {
     const [from, to] = groupDispatchChains([{ set: 'cali40g:a', tw: 'cali-tw-_a', fw: 'cali-fw-_a' }, { set: 'cali40g:b', tw: 'cali-tw-_b', fw: 'cali-fw-_b' }], 'cali40wl-addrs');

@@ -1,6 +1,6 @@
 import { hostCidr } from '@calico/libcalico/net';
 import { CHAINS, chainName, fromWorkloadChain, hashedSetId, ipsetName, toWorkloadChain, WORKLOAD_ADDRS_SET, type IpVersion, type Marks } from '../names.js';
-import { dispatchChains, groupDispatchChains, type DispatchMemo } from '../rules/dispatch.js';
+import { DispatchTree, groupDispatchChains } from '../rules/dispatch.js';
 import { bodyChains, endpointChains, type EndpointPolicies } from '../rules/endpoint.js';
 import type { Chain } from '../rules/types.js';
 import type { Endpoint, Policy, Profile } from '../calc/model.js';
@@ -63,7 +63,15 @@ export class EndpointManager {
   private readonly groups = new Map<string, Group>();
   private dispatchDirty = true;
   private dispatchNames = new Set<string>();
-  private readonly dispatchMemo: Record<'from' | 'to', DispatchMemo> = { from: new Map(), to: new Map() };
+  // Per endpoint: the local interface names, sorted and distinct, with how
+  // many endpoints use each, and those added or removed since the last dispatch.
+  private readonly ifnames: string[] = [];
+  private readonly ifnameUsers = new Map<string, number>();
+  private readonly ifnamesChanged = new Set<string>();
+  private readonly dispatchTrees = {
+    from: new DispatchTree(CHAINS.fromWlDispatch, '-i', fromWorkloadChain),
+    to: new DispatchTree(CHAINS.toWlDispatch, '-o', toWorkloadChain),
+  };
 
   constructor(
     private readonly out: DesiredState,
@@ -132,7 +140,10 @@ export class EndpointManager {
       if (old.ifname !== ep.ifname) for (const dst of now.routes) this.out.routes.setRoute(dst, ep.ifname);
       for (const k of old.sysctls) if (!now.sysctls.includes(k)) this.out.sysctls.remove(k);
     }
-    if (!this.shared && (!old || old.ifname !== ep.ifname)) this.dispatchDirty = true;
+    if (!this.shared && (!old || old.ifname !== ep.ifname)) {
+      this.useIfname(ep.ifname);
+      if (old) this.dropIfname(old.ifname);
+    }
     this.programmed.set(ep.key, now);
   }
 
@@ -162,7 +173,7 @@ export class EndpointManager {
     } else {
       this.removeChains(old.ifname);
       this.releaseGroup(old.group);
-      this.dispatchDirty = true;
+      this.dropIfname(old.ifname);
     }
     for (const dst of old.routes) this.out.routes.removeRoute(dst);
     for (const k of old.sysctls) this.out.sysctls.remove(k);
@@ -228,16 +239,34 @@ export class EndpointManager {
     if (!this.dispatchDirty && !force) return;
     this.dispatchDirty = false;
     // Per endpoint, both families have the same dispatch chains: built once.
-    const perEndpoint = this.shared ? undefined : this.interfaceDispatch();
+    const perEndpoint = this.shared ? undefined : this.interfaceDispatch(force);
     for (const v of this.out.versions) this.writeDispatch(v, perEndpoint ?? this.groupDispatch(v));
   }
 
-  private interfaceDispatch(): Chain[] {
-    const ifnames = [...new Set([...this.programmed.values()].map((p) => p.ifname))];
-    return [
-      ...dispatchChains(CHAINS.fromWlDispatch, ifnames, '-i', fromWorkloadChain, this.dispatchMemo.from),
-      ...dispatchChains(CHAINS.toWlDispatch, ifnames, '-o', toWorkloadChain, this.dispatchMemo.to),
-    ];
+  /** Both directions' interface dispatch chains; `all`: rebuilt whole, not from the changes since the last call. */
+  private interfaceDispatch(all: boolean): Chain[] {
+    const changed = all ? undefined : this.ifnamesChanged;
+    const chains = [...this.dispatchTrees.from.chains(this.ifnames, changed), ...this.dispatchTrees.to.chains(this.ifnames, changed)];
+    this.ifnamesChanged.clear();
+    return chains;
+  }
+
+  private useIfname(name: string): void {
+    const n = this.ifnameUsers.get(name) ?? 0;
+    this.ifnameUsers.set(name, n + 1);
+    if (n > 0) return;
+    this.ifnames.splice(sortedIndex(this.ifnames, name), 0, name);
+    this.ifnamesChanged.add(name);
+    this.dispatchDirty = true;
+  }
+
+  private dropIfname(name: string): void {
+    const n = this.ifnameUsers.get(name)!;
+    if (n > 1) return void this.ifnameUsers.set(name, n - 1);
+    this.ifnameUsers.delete(name);
+    this.ifnames.splice(sortedIndex(this.ifnames, name), 1);
+    this.ifnamesChanged.add(name);
+    this.dispatchDirty = true;
   }
 
   private groupDispatch(v: IpVersion): Chain[] {
@@ -251,4 +280,16 @@ export class EndpointManager {
     for (const n of this.dispatchNames) if (!names.has(n)) this.out.filter[v].removeChain(n);
     if (v === this.out.versions[this.out.versions.length - 1]) this.dispatchNames = names;
   }
+}
+
+/** Where `name` is, or would go, in a sorted list (the order of Array.prototype.sort). */
+function sortedIndex(sorted: readonly string[], name: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < name) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

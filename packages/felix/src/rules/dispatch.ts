@@ -4,64 +4,99 @@ import { rule, type Chain } from './types.js';
 /** Leaf chains hold at most this many interfaces; bigger groups split on the next character. */
 const LEAF_SIZE = 32;
 
-/** Subtrees built by an earlier call, by chain name, with the interfaces they were built for. */
-export type DispatchMemo = Map<string, { names: string[]; chains: Chain[] }>;
+/**
+ * The dispatch chains of one direction (from or to workloads), kept from one
+ * calculation pass to the next. They form a prefix tree: the root matches
+ * `-i <prefix><c>+` per next character and jumps to a child chain
+ * `<root>-<c>`, and so on, so that one endpoint coming or going rewrites one
+ * small leaf chain, not a rule list as long as the number of endpoints. Every
+ * chain ends by dropping packets from an interface we do not know.
+ *
+ * A subtree covers exactly the interfaces that start with its prefix, so if
+ * none of the names changed since the last call starts with it, it is reused
+ * as it was (the same Chain objects): one endpoint coming or going costs a
+ * walk down one path, with binary searches in the sorted names, not a
+ * rebuild of thousands of rules.
+ */
+export class DispatchTree {
+  /** the last call's subtrees, by chain name: the prefix they cover and their chains */
+  private built = new Map<string, { prefix: string; chains: Chain[] }>();
+
+  constructor(
+    private readonly root: string,
+    private readonly dir: '-i' | '-o',
+    private readonly target: (ifname: string) => string,
+  ) {}
+
+  /**
+   * `sorted`: the interface names, sorted and distinct. `changed`: the names
+   * added or removed since the last call; without it everything is rebuilt.
+   */
+  chains(sorted: readonly string[], changed?: ReadonlySet<string>): Chain[] {
+    const { root, dir, target } = this;
+    // Many changes at once (a resync): checking each subtree against them all costs more than building.
+    const reuse = changed && changed.size <= LEAF_SIZE ? [...changed] : undefined;
+    const last = reuse ? this.built : new Map<string, { prefix: string; chains: Chain[] }>();
+    const built = new Map<string, { prefix: string; chains: Chain[] }>();
+    const out: Chain[] = [];
+    build(root, '', 0, sorted.length, 0);
+    this.built = built;
+    return out;
+
+    function build(name: string, prefix: string, lo: number, hi: number, from: number): void {
+      const hit = last.get(name);
+      if (hit && hit.prefix === prefix && !reuse!.some((n) => n.startsWith(prefix))) {
+        for (const c of hit.chains) out.push(c);
+        built.set(name, hit);
+        return;
+      }
+      const first = out.length;
+      const rules = [];
+      if (hi - lo <= LEAF_SIZE || name.length + 2 > MAX_CHAIN_NAME) {
+        for (let i = lo; i < hi; i++) rules.push(rule(`${dir} ${sorted[i]}`, `-g ${target(sorted[i]!)}`));
+      } else {
+        // Group on the first character where the names differ: runs of the sorted list.
+        const pos = commonPrefixLength(sorted[lo]!, sorted[hi - 1]!, from);
+        for (let i = lo; i < hi; ) {
+          const key = sorted[i]!.slice(0, pos + 1);
+          const end = runEnd(sorted, key, i, hi);
+          if (end - i === 1) rules.push(rule(`${dir} ${sorted[i]}`, `-g ${target(sorted[i]!)}`));
+          else {
+            const child = `${name}${name === root ? '-' : ''}${key.slice(pos)}`;
+            rules.push(rule(`${dir} ${key}+`, `-g ${child}`));
+            build(child, key, i, end, pos + 1);
+          }
+          i = end;
+        }
+      }
+      rules.push(rule('', '-j DROP'));
+      out.push({ name, rules });
+      built.set(name, { prefix, chains: out.slice(first) });
+    }
+  }
+}
+
+/** Length of the prefix two names share (of a sorted list: its first and last, so all of it), from `from` on. */
+function commonPrefixLength(a: string, b: string, from: number): number {
+  let pos = from;
+  while (pos < a.length && a[pos] === b[pos]) pos++;
+  return pos;
+}
 
 /**
- * The dispatch chain from (or to) workloads as a prefix tree: the root
- * matches `-i <prefix><c>+` per next character and jumps to a child chain
- * `<root>-<c>`, and so on, so that one endpoint coming or going rewrites
- * one small leaf chain, not a rule list as long as the number of endpoints.
- * Every chain ends by dropping packets from an interface we do not know.
- * With a memo, a subtree whose interfaces are unchanged since the last call
- * is reused as it was (the same Chain objects), so one endpoint coming or
- * going costs a walk down one path, not a rebuild of thousands of rules.
+ * The end of the run of names in `sorted[lo, hi)` that start with `key`
+ * (which sorted[lo] does). A name that is all key is a run of its own.
  */
-export function dispatchChains(root: string, ifnames: string[], dir: '-i' | '-o', target: (ifname: string) => string, memo?: DispatchMemo): Chain[] {
-  const out: Chain[] = [];
-  const built: DispatchMemo = new Map();
-  build(root, [...ifnames].sort(), 0);
-  if (memo) {
-    memo.clear();
-    for (const [k, v] of built) memo.set(k, v);
+function runEnd(sorted: readonly string[], key: string, lo: number, hi: number): number {
+  if (sorted[lo]!.length <= key.length) return lo + 1;
+  let a = lo + 1;
+  let b = hi;
+  while (a < b) {
+    const mid = (a + b) >>> 1;
+    if (sorted[mid]!.startsWith(key)) a = mid + 1;
+    else b = mid;
   }
-  return out;
-
-  function build(name: string, names: string[], from: number): void {
-    const hit = memo?.get(name);
-    if (hit && hit.names.length === names.length && hit.names.every((n, i) => n === names[i])) {
-      for (const c of hit.chains) out.push(c);
-      built.set(name, hit);
-      return;
-    }
-    const first = out.length;
-    const rules = [];
-    if (names.length <= LEAF_SIZE || name.length + 2 > MAX_CHAIN_NAME) {
-      for (const n of names) rules.push(rule(`${dir} ${n}`, `-g ${target(n)}`));
-    } else {
-      // Group on the first character where the names differ.
-      const pos = commonPrefixLength(names, from);
-      const groups = new Map<string, string[]>();
-      for (const n of names) {
-        const key = n.slice(0, pos + 1);
-        let g = groups.get(key);
-        if (!g) groups.set(key, (g = []));
-        g.push(n);
-      }
-      for (const [key, members] of groups) {
-        if (members.length === 1) {
-          rules.push(rule(`${dir} ${members[0]}`, `-g ${target(members[0]!)}`));
-          continue;
-        }
-        const child = `${name}${name === root ? '-' : ''}${key.slice(pos)}`;
-        rules.push(rule(`${dir} ${key}+`, `-g ${child}`));
-        build(child, members, pos + 1);
-      }
-    }
-    rules.push(rule('', '-j DROP'));
-    out.push({ name, rules });
-    if (memo) built.set(name, { names, chains: out.slice(first) });
-  }
+  return a;
 }
 
 /** One shared chain pair and the set of interfaces (`0.0.0.0/0,<if>` members) that use it. */
@@ -101,15 +136,4 @@ export function groupDispatchChains(groups: DispatchGroup[], addrs: string): Cha
       ],
     },
   ];
-}
-
-/** Length of the prefix all names share, starting the search at `from`. */
-function commonPrefixLength(names: string[], from: number): number {
-  let pos = from;
-  const first = names[0]!;
-  for (;;) {
-    const c = first[pos];
-    if (c === undefined || names.some((n) => n[pos] !== c)) return pos;
-    pos++;
-  }
 }
