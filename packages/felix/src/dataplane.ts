@@ -5,7 +5,7 @@ import { IptablesTable, type Backend } from './drivers/iptables.js';
 import { IpsetsDriver } from './drivers/ipsets.js';
 import type { Metrics } from './drivers/metrics.js';
 import { RouteTable } from './drivers/routes.js';
-import { WarmRunner, type Runner } from './drivers/runner.js';
+import { ShellRunner, type Runner } from './drivers/runner.js';
 import { Sysctls } from './drivers/sysctls.js';
 import type { CalcSink } from './calc/calculator.js';
 import type { Endpoint, Policy, Pool, Profile } from './calc/model.js';
@@ -51,8 +51,8 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
   /** long-running `ip -batch` and `ipset` that the route and set drivers write through */
   private readonly ipBatch = new IpBatch();
   private readonly ipsetBatch = new IpsetBatch();
-  /** iptables-nft-restore started ahead of need (see WarmRunner) */
-  private readonly warm = new WarmRunner();
+  /** iptables-nft-restore --noflush run from a long-running shell (see ShellRunner) */
+  private readonly shell = new ShellRunner();
   private readonly m: ReturnType<typeof dataplaneMetrics>;
 
   constructor(private readonly deps: DataplaneDeps) {
@@ -64,7 +64,7 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     const tableCounters = { restore: () => (m.restores(), m.writes()), save: m.saves, rulesWritten: m.rules };
     // nft: deletions wait for a tidy pass (see IptablesTable.apply).
     const nft = backend === 'nft';
-    const restoreRun = nft ? this.warm.run : run;
+    const restoreRun = nft ? this.shell.run : run;
     const table = (name: string, v: IpVersion) =>
       new IptablesTable(name, v, backend, restoreRun, tableCounters, log.child({ table: `${name}${v}` }), config.chainInsertMode, nft);
     this.out = {
@@ -91,7 +91,7 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
   close(): void {
     this.ipBatch.close();
     this.ipsetBatch.close();
-    this.warm.close();
+    this.shell.close();
   }
 
   /** Settings that can change live (the others need a restart: see RESTART_PARAMS). */

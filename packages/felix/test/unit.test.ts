@@ -13,6 +13,7 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IptablesTable, parseSave } from '@calico/felix/drivers/iptables';
+import { ShellRunner } from '@calico/felix/drivers/runner';
 import { resolveConfig } from '@calico/felix/config';
 
 const marks = marksFromMask(0xffff0000);
@@ -292,6 +293,26 @@ describe('iptables driver', () => {
     await f.table.cleanup();
     expect(f.restores[1]).toBe('*filter\n-D cali-x 4\n-D cali-x 3\nCOMMIT\n');
     expect(await f.table.apply()).toBe(false);
+  });
+});
+
+describe('shell runner', () => {
+  it('passes the input to a --noflush command verbatim through the shell, with its exit code and output', async () => {
+    const r = new ShellRunner();
+    try {
+      // `--noflush` is $0 here: what routes the command through the shell.
+      const echo = ['sh', '-c', 'cat; exit 3', '--noflush'];
+      const input = "*filter\n-A x -m comment --comment \"cali:a'b$HOME`id`\" -j ACCEPT\nCOMMIT\n";
+      const res = await r.run(echo, input, true);
+      expect(res.code).toBe(3);
+      expect(res.stderr).toBe(input.trim());
+      await expect(r.run(echo, 'x\n')).rejects.toThrow(/exit|3/);
+      // the same shell serves the next command; an empty input works too
+      expect((await r.run(['sh', '-c', 'cat', '--noflush'], ['a\n', 'b\n'])).stderr).toBe('a\nb');
+      expect((await r.run(['sh', '-c', 'cat', '--noflush'], '')).code).toBe(0);
+    } finally {
+      r.close();
+    }
   });
 });
 
