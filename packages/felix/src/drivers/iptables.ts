@@ -16,8 +16,6 @@ export interface TableCounters {
 interface DesiredChain {
   rules: IptRule[];
   hashes: string[];
-  /** hash of the RETURN that ends this chain's rules while old ones still follow (see apply) */
-  ret: string;
 }
 
 /** What `iptables-save` showed for a chain: one entry per rule, our hash or null. */
@@ -87,9 +85,15 @@ const RETURN_RULE: IptRule = { match: '', action: '-j RETURN' };
 const ruleText = (r: IptRule): string => `${r.match} ${r.action}`;
 
 function desiredChain(chain: string, rules: IptRule[]): DesiredChain {
-  const hashes = ruleHashes(chain, rules.map(ruleText));
-  return { rules, hashes, ret: nextRuleHash(hashes[hashes.length - 1] ?? chain, ruleText(RETURN_RULE)) };
+  return { rules, hashes: ruleHashes(chain, rules.map(ruleText)) };
 }
+
+/**
+ * Hash of the RETURN that ends a chain's new rules while its old ones still
+ * follow (see IptablesTable.apply). Worked out only when needed: most chains
+ * never need it, and a cold start has ~40k of them.
+ */
+const returnHash = (chain: string, d: DesiredChain): string => nextRuleHash(d.hashes[d.hashes.length - 1] ?? chain, ruleText(RETURN_RULE));
 
 const eq = (a: readonly (string | null)[] | undefined, b: readonly string[]): boolean =>
   !!a && a.length === b.length && a.every((x, i) => x === b[i]);
@@ -268,7 +272,7 @@ export class IptablesTable {
         kernel.set(name, d.hashes); // share the array: the parsed copy can go
         continue;
       }
-      if (have && startsWith(have, d.hashes) && have[d.hashes.length] === d.ret) {
+      if (have && startsWith(have, d.hashes) && have[d.hashes.length] === returnHash(name, d)) {
         this.untidy.add(name); // already in force; only the old tail is left
         continue;
       }
@@ -278,7 +282,7 @@ export class IptablesTable {
         written.set(name, d.hashes);
       } else {
         rewrite.push([name, d, 'insert']);
-        written.set(name, [...d.hashes, d.ret, ...have]);
+        written.set(name, [...d.hashes, returnHash(name, d), ...have]);
         this.untidy.add(name);
       }
       rules += d.rules.length;
@@ -297,7 +301,7 @@ export class IptablesTable {
       yield [`*${table}`, ...builtinDecls, ...declare, ...(tidy?.flush ?? []), ...hookDeletes, ''].join('\n');
       for (const [name, d, how] of rewrite) {
         if (how === 'append') yield d.rules.map((r, i) => `-A ${name} ${line(r, d.hashes[i]!)}\n`).join('');
-        else yield [...d.rules.map((r, i) => `-I ${name} ${i + 1} ${line(r, d.hashes[i]!)}`), `-I ${name} ${d.rules.length + 1} ${line(RETURN_RULE, d.ret)}`, ''].join('\n');
+        else yield [...d.rules.map((r, i) => `-I ${name} ${i + 1} ${line(r, d.hashes[i]!)}`), `-I ${name} ${d.rules.length + 1} ${line(RETURN_RULE, returnHash(name, d))}`, ''].join('\n');
       }
       yield [...hookInserts, ...(tidy?.deletes ?? []), 'COMMIT', ''].join('\n');
     }
