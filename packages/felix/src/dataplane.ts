@@ -195,8 +195,9 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
 
   /**
    * Write everything pending, in an order that never leaves a rule pointing
-   * at a missing set or chain: sets (create/fill) → iptables additions →
-   * routes, with the sysctls meanwhile, and in a `tidy` pass then the deletions:
+   * at a missing set or chain: new sets (created and filled) → iptables
+   * additions → routes, with the sysctls and the member changes of existing
+   * sets meanwhile, and in a `tidy` pass then the deletions:
    * iptables (IptablesTable.cleanup) → sets (destroy). A family's routes go in as
    * soon as that family's tables are written (the IPv4 routes while the IPv6
    * tables are restored): a route of one family never carries traffic that
@@ -234,7 +235,11 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     const sysctls = stage('sysctls', async () => {
       if ((await o.sysctls.apply()) > 0) retry = true;
     });
-    if (await stage('ipsets', () => o.ipsets.applyUpdates())) {
+    // New sets go in before the rules that use them; member changes alone go
+    // in beside the tables (they cannot leave a rule pointing at nothing).
+    const setsFirst = o.ipsets.createsSets;
+    const sets = stage('ipsets', () => o.ipsets.applyUpdates());
+    if (!setsFirst || (await sets)) {
       // nat before filter: on a cold start its few chains go in before the big
       // filter table (each restore's cost grows with the whole netns ruleset).
       const tables = o.versions.flatMap((v) => [o.nat[v], o.filter[v]]);
@@ -262,6 +267,7 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
       })();
       tablesOk = await writes;
     }
+    await sets;
     await sysctls;
     // Routes last: traffic reaches a workload only once its policy is in place.
     // A family whose tables failed still gets its routes here (the retry repairs the tables).

@@ -187,6 +187,20 @@ export class IpsetsDriver {
     return false;
   }
 
+  /**
+   * applyUpdates() would create (or rebuild) a set, not only change members:
+   * rules that refer to it must wait for it. Unknown until the kernel is read.
+   */
+  get createsSets(): boolean {
+    if (!this.kernel) return true;
+    for (const n of this.dirty) {
+      const want = this.desired.get(n);
+      const have = this.kernel.get(n);
+      if (want && (!have || have.type !== want.type)) return true;
+    }
+    return false;
+  }
+
   /** applyDeletions() has sets to destroy */
   get needsCleanup(): boolean {
     if (!this.kernel) return false;
