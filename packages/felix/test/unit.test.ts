@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { IptablesTable, parseSave } from '@calico/felix/drivers/iptables';
 import { ShellRunner } from '@calico/felix/drivers/runner';
 import { resolveConfig } from '@calico/felix/config';
+import { Matchers, SelectorIndex } from '@calico/felix/calc/selectors';
 
 const marks = marksFromMask(0xffff0000);
 const log = pino({ level: 'silent' });
@@ -84,6 +85,23 @@ describe('rule rendering', () => {
   it('Pass marks and returns; Log logs', () => {
     const r = renderRules([{ action: 'Pass' }, { action: 'Log', protocol: 'UDP' }], ctx);
     expect(r.rules.map((x) => x.action)).toEqual(['-j MARK --set-xmark 0x20000/0x20000', '-j RETURN', '-j LOG --log-prefix "calico-packet: " --log-level 5']);
+  });
+});
+
+describe('selector index', () => {
+  it('offers each label set the selectors that can match it, in order, and never leaves out one that does', () => {
+    const m = new Matchers();
+    const sels = ["group == 'g1'", "group in {'g1', 'g2'} && app == 'a'", 'all()', "has(x) || group == 'g2'", "app == 'a' && group == 'g3'", "!(group == 'g1')", ''];
+    const index = new SelectorIndex(sels, (s) => m.node(s));
+    const labelSets = [{ group: 'g1', app: 'a' }, { group: 'g2' }, { group: 'g3', app: 'a' }, { x: '' }, {}];
+    for (const labels of labelSets) {
+      const cands = index.candidates(labels);
+      expect(cands).toEqual(sels.filter((s) => cands.includes(s))); // in the given order
+      for (const s of sels) if (m.get(s)(labels)) expect(cands).toContain(s);
+    }
+    // the required values do narrow: {group: g3} is not offered the g1 / g2 selectors
+    expect(index.candidates({ group: 'g3' })).not.toContain("group == 'g1'");
+    expect(index.candidates({ group: 'g3' })).not.toContain("group in {'g1', 'g2'} && app == 'a'");
   });
 });
 

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { decodeResource, kindInfo, parseResourceKey, resourceKey, ValidationError, type KV, type WatchEvent, type Resource } from '@calico/libcalico';
 import type { IPPoolSpec, PolicySpec, ProfileSpec, Rule, WorkloadEndpointSpec } from '@calico/libcalico/resources/spec';
 import { byOrder, toEndpoint, toPolicy, toPool, toProfile, type Endpoint, type Policy, type Pool, type Profile } from './model.js';
-import { Matchers } from './selectors.js';
+import { Matchers, SelectorIndex } from './selectors.js';
 import { scopedSelector } from '../rules/policy.js';
 
 /** The decoded resource with its kind's spec type (decodeResource validated it). */
@@ -313,11 +313,11 @@ export class Calculator {
     }
     this.dirtyPolicies.clear();
 
-    const sorted = [...this.policies.values()].sort(byOrder);
+    const index = relocal.size ? new SelectorIndex([...this.policies.values()].sort(byOrder), (p) => this.matchers.node(p.selector)) : undefined;
     for (const key of relocal) {
       const ep = this.endpoints.get(key)!;
       const labels = this.labels.get(key)!;
-      const mine = sorted.filter((p) => this.matches(p, ep, labels));
+      const mine = index!.candidates(labels).filter((p) => this.matches(p, ep, labels));
       this.selected.set(key, new Set(mine.map((p) => p.id)));
       this.sink.endpointUpdated(
         ep,
