@@ -161,8 +161,10 @@ describe('calico-confd with etcd and BIRD', () => {
     expect(fileLogs('bird.cfg', 'reloaded')).toHaveLength(0);
     // confd-ready appears only once both configs are live: it was removed at start
     // and is written after the pass that logged both results
-    await waitFor('confd-ready', () => existsSync(ready));
-    const firstReady = logs.findIndex((l) => l.msg === 'first render done: configs are live');
+    // (the file and the log line are written one after the other; the line reaches us through a pipe)
+    const firstRenderLine = () => logs.findIndex((l) => l.msg === 'first render done: configs are live');
+    await waitFor('confd-ready and its log line', () => existsSync(ready) && firstRenderLine() >= 0);
+    const firstReady = firstRenderLine();
     expect(firstReady).toBeGreaterThan(logs.findIndex((l) => l.file === join(confdDir, 'bird.cfg') && l.result === 'unchanged'));
     expect(logs.findIndex((l) => l.msg === 'calico-confd starting')).toBeLessThan(firstReady);
   });
