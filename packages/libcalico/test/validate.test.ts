@@ -1,3 +1,4 @@
+import { SocketAddress } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import {
@@ -555,8 +556,23 @@ describe('field parsers', () => {
     expect(canonicalIp('FD00:0019:0:0::0001')).toBe('fd00:19::1');
     expect(canonicalIp('fd00:0:0:1:0:0:0:1')).toBe('fd00:0:0:1::1');
     expect(canonicalIp('::ffff:198.18.0.1')).toBe('::ffff:198.18.0.1');
-    for (const b of ['198.018.0.1', 'fd00::1::2', 'fe80::1%eth0', '', 7 as unknown as string]) {
+    for (const b of ['198.018.0.1', 'fd00::1::2', 'fe80::1%eth0', '', 7 as unknown as string, '1:2:3:4:5:6:7:8:9', '1::2:3:4:5:6:7:8', ':1::', 'fd00::12345', 'g::1']) {
       expect(() => canonicalIp(b), String(b)).toThrow(ValidationError);
+    }
+  });
+  it('canonical IPv6 text matches inet_ntop (node SocketAddress) on every kind of zero run and spelling', () => {
+    const ntop = (ip: string) => new SocketAddress({ address: ip, family: 'ipv6' }).address;
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let k = 0; k < 3000; k++) {
+      // mostly zeros, so that runs of every length and position occur; now and then ffff (mapped forms)
+      const words = Array.from({ length: 8 }, () => (rnd(3) ? 0 : rnd(4) ? rnd(0x10000) : 0xffff));
+      const spellings = [
+        words.map((w) => w.toString(16)).join(':'),
+        words.map((w) => w.toString(16).padStart(4, '0').toUpperCase()).join(':'),
+        ntop(words.map((w) => w.toString(16)).join(':')),
+      ];
+      for (const ip of spellings) expect(canonicalIp(ip), ip).toBe(ntop(ip));
     }
   });
 

@@ -1,7 +1,7 @@
 import type { Resource } from '@calico/libcalico';
 import type { IPPoolSpec, PolicySpec, ProfileSpec, Rule, WorkloadEndpointSpec } from '@calico/libcalico/resources/spec';
 import { ValidationError } from '@calico/libcalico';
-import { canonicalIp, ipFamily } from '@calico/libcalico/net';
+import { canonicalAddress } from '@calico/libcalico/net';
 import { interfaceNameField } from '@calico/libcalico/resources/fields';
 import { NAMESPACE_LABEL } from '@calico/libcalico/selector';
 
@@ -61,16 +61,18 @@ export function toEndpoint(key: string, r: Resource<WorkloadEndpointSpec>): Endp
   if (!Array.isArray(nets)) throw new ValidationError(field('ipNetworks'), 'must be a list');
   const canonical: string[] = [];
   for (const n of nets) {
-    const ip = String(n).split('/')[0]!;
-    const f = ipFamily(ip);
-    const prefix = String(n).includes('/') ? Number(String(n).split('/')[1]) : f === 4 ? 32 : 128;
-    if (!f || !Number.isInteger(prefix) || prefix < 0 || prefix > (f === 4 ? 32 : 128)) {
+    const text = String(n);
+    const slash = text.indexOf('/');
+    // The kernel prints canonical addresses (fd00:19::1, not fd00:19:0::1): compare like with like.
+    const a = canonicalAddress(slash < 0 ? text : text.slice(0, slash));
+    const max = a?.family === 4 ? 32 : 128;
+    const bits = text.slice(slash + 1);
+    const prefix = slash < 0 ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
+    if (!a || !Number.isInteger(prefix) || prefix < 0 || prefix > max) {
       throw new ValidationError(field('ipNetworks'), `${JSON.stringify(n)} is not an IP network`);
     }
-    // The kernel prints canonical addresses (fd00:19::1, not fd00:19:0::1): compare like with like.
-    const addr = canonicalIp(ip);
-    (f === 4 ? ipv4 : ipv6).push(addr);
-    canonical.push(`${addr}/${prefix}`);
+    (a.family === 4 ? ipv4 : ipv6).push(a.address);
+    canonical.push(`${a.address}/${prefix}`);
   }
   if (s.profiles !== undefined && (!Array.isArray(s.profiles) || s.profiles.some((p) => typeof p !== 'string' || !p))) {
     throw new ValidationError(field('profiles'), 'must be a list of profile names');
