@@ -49,10 +49,11 @@ const family = (v: IpVersion) => (v === 4 ? 'inet' : 'inet6');
  * interface's sysctls. Refers policies and profiles through PolicyManager.
  *
  * Endpoints with the same policies and profiles (a group) share one pair
- * of body chains. Two layouts lead to them. Per endpoint (Calico's, the
- * default): `cali-tw-<if>` / `cali-fw-<if>` for each interface, reached
- * through a prefix tree of dispatch chains, check anti-spoofing and go to the
- * group's body. Shared (FELIX_SHAREDENDPOINTCHAINS): the dispatch reaches the
+ * of body chains (Calico writes the body into every endpoint's chains; the
+ * kernel re-validates all of it on each commit, README: iptables layout).
+ * Two layouts lead to them. Per endpoint (the default, Calico's chain names):
+ * `cali-tw-<if>` / `cali-fw-<if>` for each interface, reached through a prefix
+ * tree of dispatch chains, check anti-spoofing and go to the group's body. Shared (FELIX_SHAREDENDPOINTCHAINS): the dispatch reaches the
  * body through an ipset of the group's interfaces, with anti-spoofing by an
  * ipset of `<ip>,<if>` pairs; an endpoint that joins an existing group then
  * changes ipset members only, and the ruleset the kernel re-validates on every
