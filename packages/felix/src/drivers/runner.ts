@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { ExecError, run, type ExecResult } from '@calico/libcalico';
 import { Coprocess } from './coprocess.js';
@@ -21,15 +21,8 @@ export const execRunner: Runner = (cmd, input, allowFail, onLine) =>
     ? run(cmd, { input, allowFail, timeoutMs: 60_000 })
     : runStreaming(cmd, typeof input === 'string' ? [input] : (input ?? []), allowFail, onLine);
 
-const start = (cmd: string[]): ChildProcess => spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-
-async function runStreaming(
-  cmd: string[],
-  input: Iterable<string>,
-  allowFail = false,
-  onLine?: (line: string) => void,
-  child: ChildProcess = start(cmd),
-): Promise<ExecResult> {
+async function runStreaming(cmd: string[], input: Iterable<string>, allowFail = false, onLine?: (line: string) => void): Promise<ExecResult> {
+  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   let partial = '';
