@@ -11,7 +11,7 @@ export class Matchers {
     return this.compiled(text).match;
   }
 
-  /** The parsed selector (see PolicyIndex). */
+  /** The parsed selector (see SelectorIndex). */
   node(text: string): SelectorNode {
     return this.compiled(text).node;
   }

@@ -1,6 +1,6 @@
 import { hostCidr } from '@calico/libcalico/net';
 import { CHAINS, chainName, fromWorkloadChain, hashedSetId, ipsetName, toWorkloadChain, WORKLOAD_ADDRS_SET, type IpVersion, type Marks } from '../names.js';
-import { DispatchTree, groupDispatchChains } from '../rules/dispatch.js';
+import { DispatchTree, groupDispatchChains, partitionPoint } from '../rules/dispatch.js';
 import { bodyChains, endpointChains, type EndpointPolicies } from '../rules/endpoint.js';
 import type { Chain } from '../rules/types.js';
 import type { Endpoint, Policy, Profile } from '../calc/model.js';
@@ -53,11 +53,12 @@ const family = (v: IpVersion) => (v === 4 ? 'inet' : 'inet6');
  * kernel re-validates all of it on each commit, README: iptables layout).
  * Two layouts lead to them. Per endpoint (the default, Calico's chain names):
  * `cali-tw-<if>` / `cali-fw-<if>` for each interface, reached through a prefix
- * tree of dispatch chains, check anti-spoofing and go to the group's body. Shared (FELIX_SHAREDENDPOINTCHAINS): the dispatch reaches the
- * body through an ipset of the group's interfaces, with anti-spoofing by an
- * ipset of `<ip>,<if>` pairs; an endpoint that joins an existing group then
- * changes ipset members only, and the ruleset the kernel re-validates on every
- * commit stops growing with the number of endpoints (README: felix-incremental).
+ * tree of dispatch chains, check anti-spoofing and go to the group's body.
+ * Shared (FELIX_SHAREDENDPOINTCHAINS): the dispatch reaches the body through
+ * an ipset of the group's interfaces, with anti-spoofing by an ipset of
+ * `<ip>,<if>` pairs; an endpoint that joins an existing group then changes
+ * ipset members only, and the ruleset the kernel re-validates on every commit
+ * stops growing with the number of endpoints (README: felix-incremental).
  */
 export class EndpointManager {
   private readonly programmed = new Map<string, Programmed>();
@@ -256,7 +257,7 @@ export class EndpointManager {
     const n = this.ifnameUsers.get(name) ?? 0;
     this.ifnameUsers.set(name, n + 1);
     if (n > 0) return;
-    this.ifnames.splice(sortedIndex(this.ifnames, name), 0, name);
+    this.ifnames.splice(partitionPoint(this.ifnames, 0, this.ifnames.length, (n) => n < name), 0, name);
     this.ifnamesChanged.add(name);
     this.dispatchDirty = true;
   }
@@ -265,7 +266,7 @@ export class EndpointManager {
     const n = this.ifnameUsers.get(name)!;
     if (n > 1) return void this.ifnameUsers.set(name, n - 1);
     this.ifnameUsers.delete(name);
-    this.ifnames.splice(sortedIndex(this.ifnames, name), 1);
+    this.ifnames.splice(partitionPoint(this.ifnames, 0, this.ifnames.length, (n) => n < name), 1);
     this.ifnamesChanged.add(name);
     this.dispatchDirty = true;
   }
@@ -281,16 +282,4 @@ export class EndpointManager {
     for (const n of this.dispatchNames) if (!names.has(n)) this.out.filter[v].removeChain(n);
     if (v === this.out.versions[this.out.versions.length - 1]) this.dispatchNames = names;
   }
-}
-
-/** Where `name` is, or would go, in a sorted list (the order of Array.prototype.sort). */
-function sortedIndex(sorted: readonly string[], name: string): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! < name) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

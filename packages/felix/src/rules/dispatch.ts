@@ -59,7 +59,8 @@ export class DispatchTree {
         const pos = commonPrefixLength(sorted[lo]!, sorted[hi - 1]!, from);
         for (let i = lo; i < hi; ) {
           const key = sorted[i]!.slice(0, pos + 1);
-          const end = runEnd(sorted, key, i, hi);
+          // The run of names that start with key; a name that is all key is a run of its own.
+          const end = sorted[i]!.length <= key.length ? i + 1 : partitionPoint(sorted, i + 1, hi, (n) => n.startsWith(key));
           if (end - i === 1) rules.push(rule(`${dir} ${sorted[i]}`, `-g ${target(sorted[i]!)}`));
           else {
             const child = `${name}${name === root ? '-' : ''}${key.slice(pos)}`;
@@ -84,19 +85,17 @@ function commonPrefixLength(a: string, b: string, from: number): number {
 }
 
 /**
- * The end of the run of names in `sorted[lo, hi)` that start with `key`
- * (which sorted[lo] does). A name that is all key is a run of its own.
+ * The first index in `sorted[lo, hi)` where `before` stops holding (it holds
+ * for a prefix of the range): where a name goes in a sorted list, or where a
+ * run of names with one prefix ends.
  */
-function runEnd(sorted: readonly string[], key: string, lo: number, hi: number): number {
-  if (sorted[lo]!.length <= key.length) return lo + 1;
-  let a = lo + 1;
-  let b = hi;
-  while (a < b) {
-    const mid = (a + b) >>> 1;
-    if (sorted[mid]!.startsWith(key)) a = mid + 1;
-    else b = mid;
+export function partitionPoint(sorted: readonly string[], lo: number, hi: number, before: (name: string) => boolean): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (before(sorted[mid]!)) lo = mid + 1;
+    else hi = mid;
   }
-  return a;
+  return lo;
 }
 
 /** One shared chain pair and the set of interfaces (`0.0.0.0/0,<if>` members) that use it. */
