@@ -203,6 +203,22 @@ export function felixSuite(shared: boolean): void {
       await allowed(() => lab.ping(w1, '198.19.1.2'), 'ping after the policies are gone');
     });
 
+    it('writes a change of thousands of rules (in several transactions) and enforces all of it', async () => {
+      const deny = Array.from({ length: 1500 }, (_, i) => ({ action: 'Deny', protocol: 'TCP', destination: { ports: [20000 + i] } }));
+      await gnp('p-big', {
+        order: 1, selector: "role == 'server'", types: ['Ingress', 'Egress'],
+        ingress: [...deny, { action: 'Allow', protocol: 'TCP', destination: { ports: [9090] } }],
+        egress: [...deny, { action: 'Allow' }],
+      });
+      await blocked(() => lab.connect(w1, 'tcp', '198.19.1.2', 8080), 'tcp 8080 (no rule of p-big allows it)');
+      expect(await lab.connect(w1, 'tcp', '198.19.1.2', 9090)).toBe(true);
+      expect(await lab.ping(w2, '198.19.1.1')).toBe(true);
+      const save = await filterSave();
+      for (const dir of ['pi', 'po']) expect(save.split('\n').filter((l) => l.startsWith(`-A cali-${dir}-p-big `)).length).toBeGreaterThanOrEqual(1501);
+      await clearPolicies();
+      await allowed(() => lab.connect(w1, 'tcp', '198.19.1.2', 8080), 'tcp 8080 once p-big is gone');
+    });
+
     it('profile labels (tags) can be selected', async () => {
       await lab.put('Profile', 'members', { labelsToApply: { members: '' }, ingress: [{ action: 'Allow', source: { selector: 'has(members)' } }], egress: [{ action: 'Allow' }] });
       await lab.putEndpoint(w2, ['members'], { role: 'server' });

@@ -296,6 +296,32 @@ describe('iptables driver', () => {
     );
     expect(await f.table.apply()).toBe(false);
   });
+  it('splits a big --noflush write: new chains declared, then filled 2,000 rules a commit, changes to old chains last', async () => {
+    const [old] = ruleHashes('cali-x', ['-p udp -j ACCEPT']);
+    const f = fakeIptables(`*filter\n:INPUT ACCEPT [0:0]\n:cali-x - [0:0]\n-A cali-x -p udp -m comment --comment "cali:${old}" -j ACCEPT\nCOMMIT\n`, true);
+    const many = Array.from({ length: 300 }, (_, i) => ({ match: `-p tcp --dport ${i + 1}`, action: '-j ACCEPT' }));
+    for (let c = 0; c < 20; c++) f.table.setChain(`cali-n${c}`, many); // 6,000 rules in new chains
+    f.table.setChain('cali-x', [{ match: '', action: '-g cali-n19' }]);
+    f.table.setInsertions('INPUT', [{ match: '', action: '-j cali-x' }]);
+    await f.table.apply();
+    expect(f.restores).toHaveLength(1);
+    const commits = f.restores[0]!.split('COMMIT\n').filter(Boolean);
+    expect(commits.length).toBe(6); // declarations, 4 × 6 chains (1,800 rules), the change
+    expect(commits[0]!.split('\n').filter((l) => l.startsWith(':')).length).toBe(20);
+    expect(commits[0]).not.toMatch(/^-[AI]/m);
+    for (const c of commits.slice(1, 5)) {
+      const n = c.split('\n').filter((l) => l.startsWith('-A cali-n')).length;
+      expect(n).toBeGreaterThan(0);
+      expect(n).toBeLessThanOrEqual(2000);
+      expect(c).not.toMatch(/cali-x|INPUT/);
+    }
+    const last = commits[5]!;
+    expect(last).toMatch(/^\*filter\n-I cali-x 1 .*-g cali-n19\n-I cali-x 2 .*-j RETURN\n-I INPUT 1 .*-j cali-x\n$/);
+    // a small change stays one transaction
+    f.table.setChain('cali-n0', many.slice(1));
+    await f.table.apply();
+    expect(f.restores[1]!.match(/COMMIT/g)).toHaveLength(1);
+  });
   it('with deferDeletes, a change deletes nothing; cleanup() deletes the old rules', async () => {
     const [old] = ruleHashes('cali-x', ['-p udp -j ACCEPT']);
     const f = fakeIptables(`*filter\n:cali-x - [0:0]\n-A cali-x -p udp -m comment --comment "cali:${old}" -j ACCEPT\nCOMMIT\n`, true);

@@ -232,7 +232,9 @@ export class IptablesTable {
     this.fullCheck = false;
     const declare: string[] = [];
     /** new chains, and old ones with new rules in front: their rule lines are produced while writing to iptables-restore */
-    const rewrite: [string, DesiredChain, 'append' | 'insert'][] = [];
+    const rewrite: Rewrite[] = [];
+    /** chains the kernel does not have yet */
+    const fresh = new Set<string>();
     const hookDeletes: string[] = [];
     const hookInserts: string[] = [];
     const written = new Map<string, KernelChain>();
@@ -276,7 +278,7 @@ export class IptablesTable {
         this.untidy.add(name); // already in force; only the old tail is left
         continue;
       }
-      if (!have) declare.push(`:${name} - [0:0]`);
+      if (!have) (declare.push(`:${name} - [0:0]`), fresh.add(name));
       if (!have?.length) {
         rewrite.push([name, d, 'append']);
         written.set(name, d.hashes);
@@ -297,12 +299,33 @@ export class IptablesTable {
     // Loading whole, the built-in chains are declared with the policies they have.
     const builtinDecls = whole ? [...this.builtins].map(([name, policy]) => `:${name} ${policy} [0:0]`) : [];
     const table = this.table;
+    const lines = ([name, d, how]: Rewrite): string =>
+      how === 'append'
+        ? d.rules.map((r, i) => `-A ${name} ${line(r, d.hashes[i]!)}\n`).join('')
+        : [...d.rules.map((r, i) => `-I ${name} ${i + 1} ${line(r, d.hashes[i]!)}`), `-I ${name} ${d.rules.length + 1} ${line(RETURN_RULE, returnHash(name, d))}`, ''].join('\n');
+    // A big --noflush restore with nft goes in as several transactions:
+    // iptables-nft's time per rule grows with the rules in the same
+    // transaction (11k rules: 1.8 s in one, 0.3 s in commits of 2,000). The
+    // new chains come first: declared (empty) in one commit, then filled a
+    // few thousand rules per commit. Nothing can refer to them before the
+    // last commit, which holds everything that changes what packets see.
+    const split = this.backend === 'nft' && !whole && rules > SPLIT_RULES;
+    const early = split ? rewrite.filter(([name]) => fresh.has(name)) : [];
+    const late = split ? rewrite.filter(([name]) => !fresh.has(name)) : rewrite;
     function* input(): Generator<string> {
-      yield [`*${table}`, ...builtinDecls, ...declare, ...(tidy?.flush ?? []), ...hookDeletes, ''].join('\n');
-      for (const [name, d, how] of rewrite) {
-        if (how === 'append') yield d.rules.map((r, i) => `-A ${name} ${line(r, d.hashes[i]!)}\n`).join('');
-        else yield [...d.rules.map((r, i) => `-I ${name} ${i + 1} ${line(r, d.hashes[i]!)}`), `-I ${name} ${d.rules.length + 1} ${line(RETURN_RULE, returnHash(name, d))}`, ''].join('\n');
+      if (split) {
+        yield [`*${table}`, ...declare, 'COMMIT', `*${table}`, ''].join('\n');
+        let n = 0;
+        for (const w of early) {
+          if (n && n + w[1].rules.length > SPLIT_RULES) (yield `COMMIT\n*${table}\n`), (n = 0);
+          yield lines(w);
+          n += w[1].rules.length;
+        }
+        yield [`COMMIT`, `*${table}`, ...(tidy?.flush ?? []), ...hookDeletes, ''].join('\n');
+      } else {
+        yield [`*${table}`, ...builtinDecls, ...declare, ...(tidy?.flush ?? []), ...hookDeletes, ''].join('\n');
       }
+      for (const w of late) yield lines(w);
       yield [...hookInserts, ...(tidy?.deletes ?? []), 'COMMIT', ''].join('\n');
     }
     await this.restore(input, whole, rules);
@@ -380,6 +403,12 @@ interface CleanupPlan {
   /** what each chain holds afterwards (undefined: gone) */
   after: Map<string, KernelChain | undefined>;
 }
+
+/** A chain to write: its new rules appended (a new or empty chain) or inserted in front of its old ones. */
+type Rewrite = [name: string, chain: DesiredChain, how: 'append' | 'insert'];
+
+/** Rules per transaction of a big --noflush restore (nft; see IptablesTable.apply). */
+const SPLIT_RULES = 2000;
 
 const startsWith = (a: readonly (string | null)[], prefix: readonly string[]): boolean => prefix.every((x, i) => a[i] === x);
 
