@@ -13,7 +13,7 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IptablesTable, parseSave } from '@calico/felix/drivers/iptables';
-import { ShellRunner } from '@calico/felix/drivers/runner';
+import { execRunner, ShellRunner } from '@calico/felix/drivers/runner';
 import { resolveConfig } from '@calico/felix/config';
 import { Matchers, SelectorIndex } from '@calico/felix/calc/selectors';
 
@@ -337,6 +337,14 @@ describe('iptables driver', () => {
     await f.table.cleanup();
     expect(f.restores[1]).toBe('*filter\n-D cali-x 4\n-D cali-x 3\nCOMMIT\n');
     expect(await f.table.apply()).toBe(false);
+  });
+});
+
+describe('exec runner', () => {
+  it('streams thousands of small input chunks to the program in order', async () => {
+    const chunks = Array.from({ length: 20_000 }, (_, i) => `line ${i}\n`);
+    const res = await execRunner(['sh', '-c', 'cat'], chunks);
+    expect(res.stdout).toBe(chunks.join(''));
   });
 });
 
