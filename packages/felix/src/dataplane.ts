@@ -196,8 +196,8 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
   /**
    * Write everything pending, in an order that never leaves a rule pointing
    * at a missing set or chain: new sets (created and filled) → iptables
-   * additions → routes, with the sysctls and the member changes of existing
-   * sets meanwhile, and in a `tidy` pass then the deletions:
+   * additions → routes, with the sysctls, the member changes of existing
+   * sets and the removal of routes meanwhile, and in a `tidy` pass then the deletions:
    * iptables (IptablesTable.cleanup) → sets (destroy). A family's routes go in as
    * soon as that family's tables are written (the IPv4 routes while the IPv6
    * tables are restored): a route of one family never carries traffic that
@@ -223,12 +223,14 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
         return false;
       }
     };
-    const routes = (family?: IpVersion) =>
-      stage(family ? `routes${family}` : 'routes', async () => {
-        if ((await o.routes.apply(family)) > 0) retry = true;
+    const routes = (family?: IpVersion, removalsOnly = false) =>
+      stage(removalsOnly ? 'routes removed' : family ? `routes${family}` : 'routes', async () => {
+        if ((await o.routes.apply(family, removalsOnly)) > 0) retry = true;
       });
-    /** routes written early, per family, once that family's tables are in place */
-    let earlyRoutes: Promise<unknown> = Promise.resolve();
+    // Routes no longer wanted go first: taking one away never lets traffic
+    // through, and traffic to a deleted workload stops at once.
+    /** route passes, chained so that they never overlap: the removals, then per family once that family's tables are in place */
+    let earlyRoutes: Promise<unknown> = o.routes.pending ? routes(undefined, true) : Promise.resolve();
     const early = new Set<IpVersion>();
     let tablesOk = false;
     // Sysctls are independent of everything else: written meanwhile (by a worker thread when there are many).

@@ -82,15 +82,16 @@ export class RouteTable {
 
   /**
    * Returns the number of routes that could not be programmed (they stay
-   * pending). `family` limits the pass to IPv4 or IPv6 routes.
+   * pending). `family` limits the pass to IPv4 or IPv6 routes, `removalsOnly`
+   * to the routes no longer wanted.
    */
-  async apply(family?: 4 | 6): Promise<number> {
+  async apply(family?: 4 | 6, removalsOnly = false): Promise<number> {
     if (!this.kernel) {
       this.kernel = await this.read.collect();
       for (const dst of [...this.desired.keys(), ...this.kernel.keys()]) this.dirty.add(dst);
     }
     const kernel = this.kernel;
-    const dsts = family ? [...this.dirty].filter((dst) => dst.includes(':') === (family === 6)) : [...this.dirty];
+    const dsts = [...this.dirty].filter((dst) => (!family || dst.includes(':') === (family === 6)) && !(removalsOnly && this.desired.has(dst)));
     const lines: string[] = [];
     const lineDst: string[] = [];
     for (const dst of dsts) {
