@@ -6,13 +6,19 @@
 // kernel's nf_tables announcements (`nft monitor` would first copy the whole
 // ruleset, minutes at 200k rules). Beside it, the kernel floor for
 // such a change measured in the same netns: one small iptables-restore
-// --noflush per family plus one route.
+// --noflush per family plus one route. Samples are QUIET_MS apart.
 import { fileURLToPath } from 'node:url';
 import type { Bench, BenchResult } from './types.js';
 import { FelixBenchLab, POLICIES, layouts, percentile } from './felix-lab.js';
 import { sleep } from '../packages/felix/test/helpers.js';
 
 const SAMPLES = 100;
+/**
+ * Pause after each change is seen, so that the next sample starts from a
+ * quiet dataplane: a removal's route goes first and its table writes follow,
+ * and they are not counted in the change after it.
+ */
+const QUIET_MS = 200;
 const NFT_EVENTS = fileURLToPath(new URL('./nft-events.py', import.meta.url));
 
 /** Lines from a monitor, each stamped on arrival; wait() resolves at the first matching line. */
@@ -70,17 +76,20 @@ async function measure(n: number, layout: string, env: Record<string, string>): 
       let t0 = performance.now();
       await b.etcd.ds.put(b.wepKey(i), JSON.stringify(b.wep(i)));
       add.push((await seen) - t0);
+      await sleep(QUIET_MS);
 
       seen = routes.wait(new RegExp(`^Deleted ${ipRe} dev `));
       t0 = performance.now();
       await b.etcd.ds.delete(b.wepKey(i));
       del.push((await seen) - t0);
+      await sleep(QUIET_MS);
 
       const j = k % POLICIES;
       const both = Promise.all([2, 10].map((family) => rules.wait(new RegExp(`^\\d+ ${family} cali-pi-pol-${j}$`))));
       t0 = performance.now();
       await b.etcd.ds.put(`/calico/resources/v3/projectcalico.org/globalnetworkpolicies/pol-${j}`, JSON.stringify({ apiVersion: 'projectcalico.org/v3', kind: 'GlobalNetworkPolicy', metadata: { name: `pol-${j}` }, spec: b.policySpec(j, k + 1) }));
       pol.push(Math.max(...(await both)) - t0);
+      await sleep(QUIET_MS);
     }
     mon.kill();
     nft.kill();
