@@ -9,7 +9,7 @@ async function raw(b: FelixBenchLab): Promise<{ ms: number; rules: number }> {
   const h = (cmd: string[]) => b.lab.hostRun(cmd);
   // The final state felix reached, as the kernel tools print it.
   const dumps: [string, string][] = [];
-  for (const tool of ['iptables-nft', 'ip6tables-nft']) for (const t of ['filter', 'nat']) dumps.push([`${tool}-restore`, (await h([`${tool}-save`, '-t', t])).stdout]);
+  for (const tool of ['iptables-nft', 'ip6tables-nft']) for (const t of ['filter', 'nat', 'raw']) dumps.push([`${tool}-restore`, (await h([`${tool}-save`, '-t', t])).stdout]);
   const sets = (await h(['ipset', 'save'])).stdout;
   const routes = [
     ...(await h(['ip', '-4', 'route', 'show', 'proto', '80'])).stdout.split('\n'),

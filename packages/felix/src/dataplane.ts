@@ -16,7 +16,7 @@ import { NatManager } from './managers/nat.js';
 import { PolicyManager } from './managers/policies.js';
 import type { DesiredState } from './managers/tables.js';
 import { marksFromMask, type IpVersion, type Marks } from './names.js';
-import { FILTER_HOOKS, staticFilterChains } from './rules/static.js';
+import { FILTER_HOOKS, RAW_HOOKS, staticFilterChains, staticRawChains } from './rules/static.js';
 import { rule } from './rules/types.js';
 
 export interface DataplaneDeps {
@@ -71,6 +71,7 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
       versions,
       filter: { 4: table('filter', 4), 6: table('filter', 6) },
       nat: { 4: table('nat', 4), 6: table('nat', 6) },
+      raw: { 4: table('raw', 4), 6: table('raw', 6) },
       ipsets: new IpsetsDriver(run, this.ipsetBatch, { restore: () => (m.ipsetRestores(), m.writes()), membersWritten: m.ipsetMembers }, log),
       routes: new RouteTable(run, this.ipBatch, { batch: () => (m.routeBatches(), m.writes()), routesWritten: m.routes }, log, versions.includes(6)),
       sysctls: new Sysctls({ written: (n) => (m.sysctls(n), m.writes(n)) }, undefined, ['ip', '-o', 'netconf', 'show']),
@@ -81,6 +82,16 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     this.natMgr = new NatManager(this.out);
     this.writeStatic();
     this.natMgr.update([], config.natOutgoingAddress);
+  }
+
+  /** Every iptables table of every family, each family's in the order they are written. */
+  private get tables(): IptablesTable[] {
+    return this.out.versions.flatMap((v) => this.familyTables(v));
+  }
+
+  /** nat and raw (a few static chains) before filter: on a cold start they go in before the big table. */
+  private familyTables(v: IpVersion): IptablesTable[] {
+    return [this.out.nat[v], this.out.raw[v], this.out.filter[v]];
   }
 
   get localEndpoints(): number {
@@ -112,6 +123,9 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
         t.setChain(ch.name, ch.rules);
       }
       for (const [hook, chain] of Object.entries(FILTER_HOOKS)) t.setInsertions(hook, [rule('', `-j ${chain}`)]);
+      const raw = this.out.raw[v];
+      for (const ch of staticRawChains(c)) raw.setChain(ch.name, ch.rules);
+      for (const [hook, chain] of Object.entries(RAW_HOOKS)) raw.setInsertions(hook, [rule('', `-j ${chain}`)]);
     }
     this.endpointMgr.finish(true);
   }
@@ -149,7 +163,7 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
   prefetch(): void {
     const o = this.out;
     o.ipsets.prefetch();
-    for (const v of o.versions) (o.nat[v].prefetch(), o.filter[v].prefetch());
+    for (const t of this.tables) t.prefetch();
     o.routes.prefetch();
   }
 
@@ -175,7 +189,7 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
 
   /** Re-read part of the kernel on the next apply and repair what drifted. */
   refresh(kind: RefreshKind): void {
-    if (kind === 'iptables') for (const v of this.out.versions) (this.out.filter[v].invalidate(), this.out.nat[v].invalidate());
+    if (kind === 'iptables') for (const t of this.tables) t.invalidate();
     else if (kind === 'ipsets') this.out.ipsets.invalidate();
     else (this.out.routes.invalidate(), this.out.sysctls.invalidate());
   }
@@ -183,13 +197,13 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
   /** Deletions are due (old rules, chains or sets no longer wanted): a tidy pass is needed. */
   get needsCleanup(): boolean {
     const o = this.out;
-    return o.ipsets.needsCleanup || o.versions.some((v) => o.filter[v].needsCleanup || o.nat[v].needsCleanup);
+    return o.ipsets.needsCleanup || this.tables.some((t) => t.needsCleanup);
   }
 
   get pending(): boolean {
     const o = this.out;
     return (
-      o.ipsets.pending || o.routes.pending || o.sysctls.pending || o.versions.some((v) => o.filter[v].pending || o.nat[v].pending)
+      o.ipsets.pending || o.routes.pending || o.sysctls.pending || this.tables.some((t) => t.pending)
     );
   }
 
@@ -242,17 +256,14 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     const setsFirst = o.ipsets.createsSets;
     const sets = stage('ipsets', () => o.ipsets.applyUpdates());
     if (!setsFirst || (await sets)) {
-      // nat before filter: on a cold start its few chains go in before the big
-      // filter table (each restore's cost grows with the whole netns ruleset).
-      const tables = o.versions.flatMap((v) => [o.nat[v], o.filter[v]]);
       const writes = (async () => {
         let ok = true;
         // Every table is read back before any is written (reads are cheap before the big writes).
-        for (const t of tables) ok = (await stage(`iptables-save ${t.table}${t.version}`, () => t.readIfNeeded())) && ok;
+        for (const t of this.tables) ok = (await stage(`iptables-save ${t.table}${t.version}`, () => t.readIfNeeded())) && ok;
         const family = async (v: IpVersion): Promise<boolean> => {
           let done = true;
           let wrote = false;
-          for (const t of [o.nat[v], o.filter[v]]) {
+          for (const t of this.familyTables(v)) {
             done = (await stage(`iptables ${t.table}${t.version}`, async () => (wrote = (await t.apply()) || wrote))) && done;
           }
           // Chained, so the two route passes never overlap.
@@ -278,7 +289,7 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     if (late.length) await routes(late.length === o.versions.length ? undefined : late[0]);
     // Deletions, after everything that a change needs is in place (see IptablesTable.apply).
     if (tidy) {
-      for (const t of o.versions.flatMap((v) => [o.filter[v], o.nat[v]])) tablesOk = (await stage(`iptables cleanup ${t.table}${t.version}`, () => t.cleanup())) && tablesOk;
+      for (const t of this.tables) tablesOk = (await stage(`iptables cleanup ${t.table}${t.version}`, () => t.cleanup())) && tablesOk;
       if (tablesOk) await stage('ipset removal', () => o.ipsets.applyDeletions());
     }
     this.m.applies();

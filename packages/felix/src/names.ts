@@ -37,6 +37,7 @@ export const CHAINS = {
   toWlDispatch: 'cali-to-wl-dispatch',
   natPostrouting: 'cali-POSTROUTING',
   natOutgoing: 'cali-nat-outgoing',
+  rawPrerouting: 'cali-PREROUTING',
 } as const;
 
 export const fromWorkloadChain = (ifname: string): string => chainName('cali-fw-', ifname);
@@ -76,19 +77,18 @@ export function ruleHashes(chain: string, rules: readonly string[]): string[] {
  */
 export const nextRuleHash = (prev: string, rule: string): string => b64url(`${prev}\0${rule}`, 'sha1').slice(0, RULE_HASH_LEN);
 
-/** Bits allocated from the mark mask, lowest first: accept, pass, scratch. */
+/** Bits allocated from the mark mask, lowest first: accept, pass. */
 export interface Marks {
   accept: number;
   pass: number;
-  scratch: number;
   mask: number;
 }
 
 export function marksFromMask(mask: number): Marks {
   const bits: number[] = [];
-  for (let b = 0; b < 32 && bits.length < 3; b++) if ((mask >>> b) & 1) bits.push((1 << b) >>> 0);
-  if (bits.length < 3) throw new Error(`IptablesMarkMask 0x${mask.toString(16)} has fewer than 3 bits set`);
-  return { accept: bits[0]!, pass: bits[1]!, scratch: bits[2]!, mask: mask >>> 0 };
+  for (let b = 0; b < 32 && bits.length < 2; b++) if ((mask >>> b) & 1) bits.push((1 << b) >>> 0);
+  if (bits.length < 2) throw new Error(`IptablesMarkMask 0x${mask.toString(16)} has fewer than 2 bits set`);
+  return { accept: bits[0]!, pass: bits[1]!, mask: mask >>> 0 };
 }
 
 export const hex = (n: number): string => '0x' + (n >>> 0).toString(16);

@@ -6,6 +6,7 @@ import { chainName, marksFromMask, ruleHashes, ipsetName } from '@calico/felix/n
 import { renderRules, portChunks } from '@calico/felix/rules/policy';
 import { DispatchTree, groupDispatchChains } from '@calico/felix/rules/dispatch';
 import { bodyChains, endpointChains } from '@calico/felix/rules/endpoint';
+import { staticRawChains } from '@calico/felix/rules/static';
 import { canonicalMember } from '@calico/felix/drivers/ipsets';
 import { parseNetconf, Sysctls } from '@calico/felix/drivers/sysctls';
 import { parseLinkEvent } from '@calico/felix/drivers/links';
@@ -21,10 +22,10 @@ const marks = marksFromMask(0xffff0000);
 const log = pino({ level: 'silent' });
 
 describe('names', () => {
-  it('derives accept/pass/scratch marks from the mask', () => {
-    expect(marks).toMatchObject({ accept: 0x10000, pass: 0x20000, scratch: 0x40000 });
+  it('derives accept/pass marks from the mask', () => {
+    expect(marks).toMatchObject({ accept: 0x10000, pass: 0x20000 });
     expect(marksFromMask(0xff000000).accept).toBe(0x1000000);
-    expect(() => marksFromMask(0x3)).toThrow(/fewer than 3 bits/);
+    expect(() => marksFromMask(0x8)).toThrow(/fewer than 2 bits/);
   });
   it('keeps chain names within 28 characters, hashing long or odd ids', () => {
     expect(chainName('cali-pi-', 'short')).toBe('cali-pi-short');
@@ -108,20 +109,15 @@ describe('selector index', () => {
 describe('endpoint chains', () => {
   const text = (c: { rules: { match: string; action: string }[] }) => c.rules.map((r) => [r.match, r.action].filter(Boolean).join(' '));
   const body = { tw: 'cali-tw-_b', fw: 'cali-fw-_b' };
-  it("hold only the endpoint's own checks, then go to the body its group shares", () => {
-    const [tw, fw] = endpointChains({ ifname: 'calia', addresses: ['198.19.0.1'] }, body, marks);
+  it('go to the body their group shares (one rule each)', () => {
+    const [tw, fw] = endpointChains('calia', body);
     expect(tw!.name).toBe('cali-tw-calia');
+    expect(fw!.name).toBe('cali-fw-calia');
     expect(text(tw!)).toEqual(['-g cali-tw-_b']);
-    expect(text(fw!)).toEqual(['! -s 198.19.0.1/32 -j DROP', '-g cali-fw-_b']);
-    // several addresses: a scratch mark for "one of ours", drop without it
-    const [, fw2] = endpointChains({ ifname: 'calia', addresses: ['198.19.0.1', '198.19.0.2'] }, body, marks);
-    expect(text(fw2!)).toEqual([
-      '-j MARK --set-xmark 0x0/0x40000',
-      '-s 198.19.0.1/32 -j MARK --set-xmark 0x40000/0x40000',
-      '-s 198.19.0.2/32 -j MARK --set-xmark 0x40000/0x40000',
-      '-m mark --mark 0x0/0x40000 -j DROP',
-      '-g cali-fw-_b',
-    ]);
+    expect(text(fw!)).toEqual(['-g cali-fw-_b']);
+  });
+  it('anti-spoofing: the raw table drops what arrives from a workload interface by the wrong way back', () => {
+    expect(staticRawChains({ interfacePrefix: 'cali' }).map((c) => [c.name, text(c)])).toEqual([['cali-PREROUTING', ['-i cali+ -m rpfilter --invert -j DROP']]]);
   });
   it('the body: established first, policies in order (pass skips to the profiles), profiles, drop', () => {
     const [tw, fw] = bodyChains(body, { ingressPolicies: ['p1', 'p2'], egressPolicies: [], profiles: ['prof'] }, marks);

@@ -117,10 +117,8 @@ export class EndpointManager {
     } else {
       // Retained before the old group is released, as above.
       const body = this.retainGroup(now.group, pols);
-      for (const v of this.out.versions) {
-        const chains = endpointChains({ ifname: ep.ifname, addresses: v === 4 ? ep.ipv4 : ep.ipv6 }, body, this.marks);
-        for (const c of chains) this.out.filter[v].setChain(c.name, c.rules);
-      }
+      const chains = endpointChains(ep.ifname, body);
+      for (const v of this.out.versions) for (const c of chains) this.out.filter[v].setChain(c.name, c.rules);
     }
     now.routes = ep.nets.filter((n) => this.out.versions.includes(n.includes(':') ? 6 : 4));
     for (const dst of now.routes) this.out.routes.setRoute(dst, ep.ifname);

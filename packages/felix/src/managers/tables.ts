@@ -12,6 +12,7 @@ export interface DesiredState {
   versions: IpVersion[];
   filter: Record<IpVersion, IptablesTable>;
   nat: Record<IpVersion, IptablesTable>;
+  raw: Record<IpVersion, IptablesTable>;
   ipsets: IpsetsDriver;
   routes: RouteTable;
   sysctls: Sysctls;

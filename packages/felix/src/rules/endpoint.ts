@@ -1,5 +1,4 @@
 import { fromWorkloadChain, hex, policyInChain, policyOutChain, profileInChain, profileOutChain, toWorkloadChain, type Marks } from '../names.js';
-import { hostCidr } from '@calico/libcalico/net';
 import { rule, type Chain, type IptRule } from './types.js';
 
 /** The policies (chain ids, in order, per direction) and profiles of an endpoint: endpoints with equal ones can share chains. */
@@ -7,13 +6,6 @@ export interface EndpointPolicies {
   ingressPolicies: string[];
   egressPolicies: string[];
   profiles: string[];
-}
-
-/** What the endpoint chains of one workload interface need to know. Pure data. */
-export interface EndpointChainInput {
-  ifname: string;
-  /** the endpoint's own addresses of this IP version (anti-spoofing) */
-  addresses: string[];
 }
 
 /** The names of one shared pair of endpoint body chains. */
@@ -24,17 +16,18 @@ export interface BodyChains {
 
 /**
  * `cali-tw-<if>` (to the workload: ingress) and `cali-fw-<if>` (from it:
- * egress). They hold only what is the endpoint's own, the anti-spoofing
- * check on `cali-fw-`, and then go to the body chains that every endpoint
- * with the same policies and profiles shares (bodyChains). Calico writes the
- * body into each endpoint's chains; nf_tables re-validates every reachable
- * rule on each commit, once per chain, so sharing the body keeps that cost
- * at a few rules per endpoint (README: felix-incremental).
+ * egress): the endpoint's own chains, with its packet counters, that go to
+ * the body chains every endpoint with the same policies and profiles shares
+ * (bodyChains). Calico writes the body into each endpoint's chains;
+ * nf_tables re-validates every reachable rule on each commit, once per
+ * chain, so sharing the body keeps that cost at a rule per chain (README:
+ * felix-incremental). Anti-spoofing is the raw table's reverse-path check
+ * (staticRawChains).
  */
-export function endpointChains(ep: EndpointChainInput, body: BodyChains, marks: Marks): Chain[] {
+export function endpointChains(ifname: string, body: BodyChains): Chain[] {
   return [
-    { name: toWorkloadChain(ep.ifname), rules: [sharedRule('', `-g ${body.tw}`)] },
-    { name: fromWorkloadChain(ep.ifname), rules: [...antiSpoof(ep.addresses, marks), sharedRule('', `-g ${body.fw}`)] },
+    { name: toWorkloadChain(ifname), rules: [sharedRule('', `-g ${body.tw}`)] },
+    { name: fromWorkloadChain(ifname), rules: [sharedRule('', `-g ${body.fw}`)] },
   ];
 }
 
@@ -52,18 +45,6 @@ export function bodyChains(names: BodyChains, p: EndpointPolicies, marks: Marks)
   return [
     { name: names.tw, rules: body(p.ingressPolicies.map(policyInChain), p.profiles.map(profileInChain), marks) },
     { name: names.fw, rules: body(p.egressPolicies.map(policyOutChain), p.profiles.map(profileOutChain), marks) },
-  ];
-}
-
-function antiSpoof(addresses: string[], marks: Marks): IptRule[] {
-  if (addresses.length === 0) return [sharedRule('', '-j DROP')];
-  if (addresses.length === 1) return [rule(`! -s ${hostCidr(addresses[0]!)}`, '-j DROP')];
-  // Several addresses: mark the packet if its source is any of them, drop if unmarked.
-  const s = `${hex(marks.scratch)}/${hex(marks.scratch)}`;
-  return [
-    rule('', `-j MARK --set-xmark 0x0/${hex(marks.scratch)}`),
-    ...addresses.map((a) => rule(`-s ${hostCidr(a)}`, `-j MARK --set-xmark ${s}`)),
-    rule(`-m mark --mark 0x0/${hex(marks.scratch)}`, '-j DROP'),
   ];
 }
 

@@ -34,7 +34,20 @@ export function staticFilterChains(v: IpVersion, c: StaticConfig): Chain[] {
   ];
 }
 
+/**
+ * raw table: anti-spoofing. A packet from a workload interface is dropped
+ * unless the route back to its source leaves by that interface (strict
+ * reverse-path check; felix routes each workload address to its interface),
+ * as Calico does for IPv6. Here, rather than a source check in each
+ * `cali-fw-` chain, because those rules grow with the endpoints and every
+ * commit to the filter table re-validates them (README: iptables layout).
+ */
+export function staticRawChains(c: Pick<StaticConfig, 'interfacePrefix'>): Chain[] {
+  return [{ name: CHAINS.rawPrerouting, rules: [rule(`-i ${c.interfacePrefix}+ -m rpfilter --invert`, '-j DROP')] }];
+}
+
 export const FILTER_HOOKS: Record<string, string> = { INPUT: CHAINS.input, FORWARD: CHAINS.forward, OUTPUT: CHAINS.output };
+export const RAW_HOOKS: Record<string, string> = { PREROUTING: CHAINS.rawPrerouting };
 export const NAT_HOOKS: Record<string, string> = { POSTROUTING: CHAINS.natPostrouting };
 
 /** nat table: POSTROUTING → cali-POSTROUTING → cali-nat-outgoing (masquerade pool → outside all pools). */
