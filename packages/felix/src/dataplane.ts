@@ -202,9 +202,7 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
 
   get pending(): boolean {
     const o = this.out;
-    return (
-      o.ipsets.pending || o.routes.pending || o.sysctls.pending || this.tables.some((t) => t.pending)
-    );
+    return o.ipsets.pending || o.routes.pending || o.sysctls.pending || this.tables.some((t) => t.pending);
   }
 
   /**
@@ -241,9 +239,10 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
       stage(removalsOnly ? 'routes removed' : family ? `routes${family}` : 'routes', async () => {
         if ((await o.routes.apply(family, removalsOnly)) > 0) retry = true;
       });
-    // Routes no longer wanted go first: taking one away never lets traffic
-    // through, and traffic to a deleted workload stops at once.
-    /** route passes, chained so that they never overlap: the removals, then per family once that family's tables are in place */
+    // Route passes, chained so that they never overlap: first the routes no
+    // longer wanted (taking one away never lets traffic through, and traffic
+    // to a deleted workload stops at once), then each family's once that
+    // family's tables are in place.
     let earlyRoutes: Promise<unknown> = o.routes.pending ? routes(undefined, true) : Promise.resolve();
     const early = new Set<IpVersion>();
     let tablesOk = false;
