@@ -53,10 +53,11 @@ const family = (v: IpVersion) => (v === 4 ? 'inet' : 'inet6');
  * kernel re-validates all of it on each commit, README: iptables layout).
  * Two layouts lead to them. Per endpoint (the default, Calico's chain names):
  * `cali-tw-<if>` / `cali-fw-<if>` for each interface, reached through a prefix
- * tree of dispatch chains, check anti-spoofing and go to the group's body.
- * Shared (FELIX_SHAREDENDPOINTCHAINS): the dispatch reaches the body through
- * an ipset of the group's interfaces, with anti-spoofing by an ipset of
- * `<ip>,<if>` pairs; an endpoint that joins an existing group then changes
+ * tree of dispatch chains, go to the group's body (anti-spoofing is the raw
+ * table's reverse-path check, for both layouts). Shared
+ * (FELIX_SHAREDENDPOINTCHAINS): the dispatch reaches the body through an
+ * ipset of the group's interfaces, checking the source against an ipset of
+ * `<ip>,<if>` pairs as well; an endpoint that joins an existing group then changes
  * ipset members only, and the ruleset the kernel re-validates on every commit
  * stops growing with the number of endpoints (README: felix-incremental).
  */
