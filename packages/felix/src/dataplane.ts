@@ -6,6 +6,7 @@ import { IpsetsDriver } from './drivers/ipsets.js';
 import type { Metrics } from './drivers/metrics.js';
 import { RouteTable } from './drivers/routes.js';
 import { ShellRunner, type Runner } from './drivers/runner.js';
+import type { Spawner } from './drivers/spawner.js';
 import { Sysctls } from './drivers/sysctls.js';
 import type { CalcSink } from './calc/calculator.js';
 import type { Endpoint, Policy, Pool, Profile } from './calc/model.js';
@@ -23,6 +24,8 @@ export interface DataplaneDeps {
   config: FelixConfig;
   backend: Backend;
   run: Runner;
+  /** starts the long-running tools (see Spawner) */
+  spawner: Spawner;
   metrics: Metrics;
   log: Logger;
   /** all endpoints with effective labels (for ipsets built on demand) */
@@ -49,15 +52,18 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
   private config: FelixConfig;
   private readonly marks: Marks;
   /** long-running `ip -batch` and `ipset` that the route and set drivers write through */
-  private readonly ipBatch = new IpBatch();
-  private readonly ipsetBatch = new IpsetBatch();
+  private readonly ipBatch: IpBatch;
+  private readonly ipsetBatch: IpsetBatch;
   /** iptables-nft-restore --noflush run from a long-running shell (see ShellRunner) */
-  private readonly shell = new ShellRunner();
+  private readonly shell: ShellRunner;
   private readonly m: ReturnType<typeof dataplaneMetrics>;
 
   constructor(private readonly deps: DataplaneDeps) {
     const { config, backend, run, log } = deps;
     this.config = config;
+    this.ipBatch = new IpBatch(deps.spawner);
+    this.ipsetBatch = new IpsetBatch(deps.spawner);
+    this.shell = new ShellRunner(deps.spawner, run);
     this.marks = marksFromMask(config.iptablesMarkMask);
     const m = (this.m = dataplaneMetrics(deps.metrics));
     const versions: IpVersion[] = config.ipv6Support ? [4, 6] : [4];

@@ -11,7 +11,8 @@ import { detectBackend } from './drivers/backend.js';
 import type { Backend } from './drivers/iptables.js';
 import { LinkMonitor } from './drivers/links.js';
 import { Metrics } from './drivers/metrics.js';
-import { execRunner, type Runner } from './drivers/runner.js';
+import { helperRunner, type Runner } from './drivers/runner.js';
+import { Spawner } from './drivers/spawner.js';
 import { ReadyFile, reportStatus, startHttp, type FelixState } from './status.js';
 
 /** Kinds felix watches. */
@@ -64,6 +65,8 @@ export class Felix implements CalcSink {
   private servers: Server[] = [];
   private readonly ready: ReadyFile;
   private readonly run: Runner;
+  /** starts every program felix runs (see Spawner) */
+  private readonly spawner = new Spawner();
   private readonly m: { malformed: () => void; resyncs: () => void; inSync: (v: number) => void };
   private stopped = false;
   private layers: { global?: Record<string, unknown>; node?: Record<string, unknown> } = {};
@@ -71,7 +74,8 @@ export class Felix implements CalcSink {
   private readonly links: LinkMonitor;
 
   constructor(private readonly o: FelixOptions) {
-    this.run = o.run ?? execRunner;
+    this.spawner.warm();
+    this.run = o.run ?? helperRunner(this.spawner);
     this.bootConfig = this.config = resolveConfig({ env: o.env });
     this.ready = new ReadyFile(join(o.runDir, 'felix-ready'));
     this.m = {
@@ -82,7 +86,7 @@ export class Felix implements CalcSink {
     this.metrics.gauge('felix_dataplane_deletions_pending', '1 while deletions (rules, chains, sets no longer wanted) wait for the tidy pass', () =>
       this.tidyTimer || this.tidy || this.dp?.needsCleanup ? 1 : 0,
     );
-    this.links = new LinkMonitor((ifname, gone) => this.linkChanged(ifname, gone), o.log.child({ part: 'links' }));
+    this.links = new LinkMonitor(this.spawner, (ifname, gone) => this.linkChanged(ifname, gone), o.log.child({ part: 'links' }));
     this.calc = new Calculator(o.nodeName, this, o.log.child({ part: 'calc' }), this.m.malformed);
     const prefixes = WATCHED.map((k) => kindPrefix(kindInfo(k)!));
     this.syncer = new Syncer(
@@ -133,6 +137,7 @@ export class Felix implements CalcSink {
     if (this.tidyTimer) clearTimeout(this.tidyTimer);
     this.dp?.close();
     this.links.close();
+    this.spawner.close();
     for (const i of this.intervals) clearInterval(i);
     await this.syncer.stop();
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
@@ -212,6 +217,7 @@ export class Felix implements CalcSink {
       config: cfg,
       backend,
       run: this.run,
+      spawner: this.spawner,
       metrics: this.metrics,
       log: this.o.log.child({ part: 'dataplane' }),
       endpoints: () => this.calc.allEndpoints(),

@@ -1,6 +1,6 @@
 // Pure parts of felix (no root, no kernel): names, rule rendering, dispatch
 // trees, the iptables driver's diffing against a fake iptables, config layering.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { chainName, marksFromMask, ruleHashes, ipsetName } from '@calico/felix/names';
 import { renderRules, portChunks } from '@calico/felix/rules/policy';
@@ -12,9 +12,12 @@ import { parseNetconf, Sysctls } from '@calico/felix/drivers/sysctls';
 import { parseLinkEvent } from '@calico/felix/drivers/links';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { IptablesTable, parseSave } from '@calico/felix/drivers/iptables';
-import { execRunner, ShellRunner } from '@calico/felix/drivers/runner';
+import { helperRunner, ShellRunner } from '@calico/felix/drivers/runner';
+import { Spawner } from '@calico/felix/drivers/spawner';
+import { IpBatch } from '@calico/felix/drivers/coprocess';
 import { resolveConfig } from '@calico/felix/config';
 import { Matchers, SelectorIndex } from '@calico/felix/calc/selectors';
 
@@ -336,17 +339,56 @@ describe('iptables driver', () => {
   });
 });
 
-describe('exec runner', () => {
-  it('streams thousands of small input chunks to the program in order', async () => {
-    const chunks = Array.from({ length: 20_000 }, (_, i) => `line ${i}\n`);
-    const res = await execRunner(['sh', '-c', 'cat'], chunks);
-    expect(res.stdout).toBe(chunks.join(''));
-  });
-});
+describe('spawner (programs started by the helper process)', () => {
+  const spawner = new Spawner();
+  const run = helperRunner(spawner, 10_000);
+  afterAll(() => spawner.close());
 
-describe('shell runner', () => {
-  it('passes the input to a --noflush command verbatim through the shell, with its exit code and output', async () => {
-    const r = new ShellRunner();
+  it('streams thousands of small input chunks to the program in order, and its output back', async () => {
+    const chunks = Array.from({ length: 20_000 }, (_, i) => `line ${i}\n`);
+    const res = await run(['sh', '-c', 'cat'], chunks);
+    expect(res.stdout).toBe(chunks.join(''));
+    const lines: string[] = [];
+    await run(['sh', '-c', 'cat; printf tail'], 'a\nb\n', false, (l) => lines.push(l));
+    expect(lines).toEqual(['a', 'b', 'tail']);
+  });
+
+  it('reports exit codes and stderr, runs programs side by side, and names a program that cannot start', async () => {
+    const failing = ['sh', '-c', 'cat >/dev/null; echo oops >&2; exit 3'];
+    expect(await run(failing, 'x\n', true)).toEqual({ code: 3, stdout: '', stderr: 'oops\n' });
+    await expect(run(failing, 'x\n')).rejects.toThrow(/oops/);
+    // Each side of a FIFO waits for the other to open it: this finishes only if both run at once.
+    const dir = mkdtempSync(join(tmpdir(), 'fx-spawn-'));
+    try {
+      await run(['mkfifo', join(dir, 'f')]);
+      const [reader] = await Promise.all([run(['sh', '-c', 'cat "$0"', join(dir, 'f')]), run(['sh', '-c', 'echo hi > "$0"', join(dir, 'f')])]);
+      expect(reader.stdout).toBe('hi\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await expect(run(['calico-no-such-program'])).rejects.toThrow(/cannot run calico-no-such-program/);
+  });
+
+  it('kills a program that overruns its time', async () => {
+    const quick = helperRunner(spawner, 200);
+    const res = await quick(['sleep', '30'], undefined, true);
+    expect(res.code).toBe(128);
+  });
+
+  it('keeps long-running tools talking (ip -batch through the helper)', async () => {
+    const ip = new IpBatch(spawner);
+    try {
+      const first = await ip.run(['route show table main', 'link show dev calinosuch0']);
+      expect([...first.failed]).toEqual([1]);
+      const second = await ip.run(['link show lo']);
+      expect(second.failed.size).toBe(0);
+    } finally {
+      ip.close();
+    }
+  });
+
+  it('passes the input to a --noflush command verbatim through a long-running shell, with its exit code and output', async () => {
+    const r = new ShellRunner(spawner, run);
     try {
       // `--noflush` is $0 here: what routes the command through the shell.
       const echo = ['sh', '-c', 'cat; exit 3', '--noflush'];
@@ -358,9 +400,38 @@ describe('shell runner', () => {
       // the same shell serves the next command; an empty input works too
       expect((await r.run(['sh', '-c', 'cat', '--noflush'], ['a\n', 'b\n'])).stderr).toBe('a\nb');
       expect((await r.run(['sh', '-c', 'cat', '--noflush'], '')).code).toBe(0);
+      // anything else goes to the other runner
+      expect((await r.run(['echo', 'direct'])).stdout).toBe('direct\n');
     } finally {
       r.close();
     }
+  });
+
+  it('drops a connection to its socket that does not name a request in flight', async () => {
+    const path = (spawner as unknown as { path: string }).path;
+    const stranger = connect(path);
+    stranger.on('error', () => {});
+    stranger.write('0123456789abcdef0123456789abcdef\n');
+    await new Promise<void>((res) => stranger.on('close', () => res()));
+    expect((await run(['echo', 'still fine'])).stdout).toBe('still fine\n');
+  });
+
+  it('starts a new helper when the old one dies, failing only what was in flight', async () => {
+    const s = new Spawner();
+    const r = helperRunner(s, 10_000);
+    try {
+      expect((await r(['echo', 'one'])).stdout).toBe('one\n');
+      const helper = (s as unknown as { helper: { pid: number } }).helper.pid;
+      const inFlight = r(['sleep', '30']);
+      await new Promise((res) => setTimeout(res, 200));
+      process.kill(helper, 'SIGKILL');
+      await expect(inFlight).rejects.toThrow(/helper exited/);
+      expect((await r(['echo', 'two'])).stdout).toBe('two\n');
+      expect((s as unknown as { helper: { pid: number } }).helper.pid).not.toBe(helper);
+    } finally {
+      s.close();
+    }
+    await expect(r(['echo', 'three'])).rejects.toThrow(/stopping/);
   });
 });
 

@@ -35,6 +35,9 @@ function parseV4(ip: string): bigint | undefined {
 
 export function ipFamily(ip: string): Family | undefined {
   if (parseV4(ip) !== undefined) return 4;
+  // Plain hex groups by hand: node's isIPv6 compiles a large regex on first
+  // use (~10 ms of a daemon's start-up); it judges only the rarer forms.
+  if (typeof ip === 'string' && canonicalV6(ip) !== undefined) return 6;
   if (isIPv6(ip) && !ip.includes('%')) return 6; // no zone ids (fe80::1%eth0)
   return undefined;
 }

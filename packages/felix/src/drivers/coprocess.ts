@@ -1,15 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import type { Spawned, Spawner } from './spawner.js';
 
 /**
  * A long-running tool that reads commands on stdin and runs each as soon as
  * its line arrives (`ip -batch -`, `ipset -`). A small batch then costs a pipe
  * write instead of a process start (~5 ms on the lab machines, most of a
- * one-route change). stdout and stderr come back merged, in order, unbuffered
- * (`stdbuf -o0`); batches are serialised. If the tool dies, the batch in
+ * one-route change). felix's helper starts it (see Spawner). stdout and
+ * stderr come back merged, in order, unbuffered (`stdbuf -o0`); batches are
+ * serialised. If the tool dies, the batch in
  * flight fails and the next one starts a new process.
  */
 export class Coprocess {
-  private child?: ChildProcess;
+  private child?: Pick<Spawned, 'io' | 'kill'>;
   private out = '';
   /** lines written to the current process (ip numbers its errors by line) */
   private lines = 0;
@@ -18,6 +20,7 @@ export class Coprocess {
 
   /** `greeting`: what the tool prints once at start (ipset's first prompt), skipped. */
   constructor(
+    private readonly spawner: Spawner,
     private readonly argv: string[],
     private readonly greeting = '',
     private readonly timeoutMs = 30_000,
@@ -35,7 +38,7 @@ export class Coprocess {
   }
 
   private async exchange(lines: string[], done: (out: string) => boolean, marker?: string): Promise<{ out: string; firstLine: number }> {
-    const child = this.start();
+    const io = await this.start();
     const firstLine = this.lines;
     const input = [...lines, ...(marker ? [marker] : [])];
     this.lines += input.length;
@@ -49,20 +52,36 @@ export class Coprocess {
         resolve: (o) => (clearTimeout(timer), resolve(o)),
         reject: (e) => (clearTimeout(timer), reject(e)),
       };
-      child.stdin!.write(input.join('\n') + '\n');
+      io.write(input.join('\n') + '\n');
       this.check();
     });
     return { out, firstLine };
   }
 
-  private start(): ChildProcess {
-    if (this.child) return this.child;
-    const child = spawn('sh', ['-c', 'exec stdbuf -o0 "$@" 2>&1', 'sh', ...this.argv], { stdio: ['pipe', 'pipe', 'ignore'] });
-    this.child = child;
+  private start(): Promise<Socket> {
+    if (this.child) return this.child.io;
+    const child = this.spawner.spawn(['sh', '-c', 'exec stdbuf -o0 "$@" 2>&1', 'sh', ...this.argv], { stderr: false });
+    const current = (this.child = { kill: child.kill, io: child.io.then((io) => this.listen(io)) });
     this.lines = 0;
+    const gone = (why: string) => {
+      if (this.child !== current) return;
+      this.child = undefined;
+      const w = this.waiter;
+      this.waiter = undefined;
+      this.out = '';
+      w?.reject(new Error(`${this.argv.join(' ')} exited (${why})`));
+    };
+    child.ended.then(
+      (e) => gone(String(e.code)),
+      (e: Error) => gone(e.message),
+    );
+    return current.io;
+  }
+
+  private listen(io: Socket): Socket {
     let greeting = this.greeting;
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => {
+    io.setEncoding('utf8');
+    io.on('data', (d: string) => {
       if (greeting) {
         const skip = Math.min(greeting.length, d.length);
         greeting = greeting.slice(skip);
@@ -71,15 +90,8 @@ export class Coprocess {
       this.out += d;
       this.check();
     });
-    child.stdin!.on('error', () => {}); // a dead tool shows as 'exit'
-    child.on('exit', (code, signal) => {
-      if (this.child === child) this.child = undefined;
-      const w = this.waiter;
-      this.waiter = undefined;
-      this.out = '';
-      w?.reject(new Error(`${this.argv.join(' ')} exited (${signal ?? code})`));
-    });
-    return child;
+    io.resume();
+    return io;
   }
 
   private check(): void {
@@ -99,7 +111,11 @@ export class Coprocess {
 
 /** `ip -o -force -batch -`: routes. Resolves with the indexes of the lines that failed. */
 export class IpBatch {
-  private readonly co = new Coprocess(['ip', '-o', '-force', '-batch', '-']);
+  private readonly co: Coprocess;
+
+  constructor(spawner: Spawner) {
+    this.co = new Coprocess(spawner, ['ip', '-o', '-force', '-batch', '-']);
+  }
 
   async run(lines: string[]): Promise<{ failed: Set<number>; output: string }> {
     // `link show lo` prints one line (-o) once every line before it has run.
@@ -119,7 +135,11 @@ const PROMPT = 'ipset> ';
 
 /** `ipset -exist -`: sets. Resolves with what ipset printed besides its prompts: empty if every line worked. */
 export class IpsetBatch {
-  private readonly co = new Coprocess(['ipset', '-exist', '-'], PROMPT);
+  private readonly co: Coprocess;
+
+  constructor(spawner: Spawner) {
+    this.co = new Coprocess(spawner, ['ipset', '-exist', '-'], PROMPT);
+  }
 
   async run(lines: string[]): Promise<string> {
     // ipset prints its prompt again after each line it has run. Counted as the

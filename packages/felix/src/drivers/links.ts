@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
+import type { Spawned, Spawner } from './spawner.js';
 
 /** One line of `ip -o monitor link`: `5: cali1@if4: <…> …`, or `Deleted 5: cali1@if4: …`. */
 export interface LinkEvent {
@@ -25,35 +25,42 @@ const RESTART_MS = 1000;
  * new ifindex (created, or deleted and made again between two events).
  */
 export class LinkMonitor {
-  private child?: ChildProcess;
+  private child?: Spawned;
   private closed = false;
   /** last ifindex seen per interface name */
   private readonly index = new Map<string, number>();
 
   constructor(
+    private readonly spawner: Spawner,
     private readonly onChange: (ifname: string, gone: boolean) => void,
     private readonly log: Logger,
   ) {}
 
   start(): void {
     if (this.closed || this.child) return;
-    const child = spawn('ip', ['-o', 'monitor', 'link'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = this.spawner.spawn(['ip', '-o', 'monitor', 'link'], { stderr: false });
     this.child = child;
-    let partial = '';
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => {
-      const lines = (partial + d).split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) this.event(parseLinkEvent(line));
-    });
-    child.on('error', () => {}); // shows as 'exit'
-    child.on('exit', (code, signal) => {
+    void child.io.then((io) => {
+      let partial = '';
+      io.setEncoding('utf8');
+      io.on('data', (d: string) => {
+        const lines = (partial + d).split('\n');
+        partial = lines.pop()!;
+        for (const line of lines) this.event(parseLinkEvent(line));
+      });
+      io.resume();
+    }, () => {}); // shows in 'ended'
+    const exited = (why: string) => {
       if (this.child !== child) return;
       this.child = undefined;
       if (this.closed) return;
-      this.log.warn({ code, signal }, 'ip monitor link exited; restarting it (meanwhile the periodic refresh repairs what it misses)');
+      this.log.warn({ why }, 'ip monitor link exited; restarting it (meanwhile the periodic refresh repairs what it misses)');
       setTimeout(() => this.start(), RESTART_MS).unref();
-    });
+    };
+    child.ended.then(
+      (e) => exited(`exit ${e.code}`),
+      (e: Error) => exited(e.message),
+    );
   }
 
   private event(e: LinkEvent | undefined): void {

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { ExecError, run, type ExecResult } from '@calico/libcalico';
+import type { Socket } from 'node:net';
+import { ExecError, type ExecResult } from '@calico/libcalico';
 import { Coprocess } from './coprocess.js';
+import type { Spawner } from './spawner.js';
 
 /**
  * Runs a program (argument array) with optional stdin; the seam tests can
@@ -16,43 +16,56 @@ export type Runner = (
   onLine?: (line: string) => void,
 ) => Promise<ExecResult>;
 
-export const execRunner: Runner = (cmd, input, allowFail, onLine) =>
-  (input === undefined || typeof input === 'string') && !onLine
-    ? run(cmd, { input, allowFail, timeoutMs: 60_000 })
-    : runStreaming(cmd, typeof input === 'string' ? [input] : (input ?? []), allowFail, onLine);
+/** A Runner whose programs the helper process starts (see Spawner); each is killed after `timeoutMs`. */
+export function helperRunner(spawner: Spawner, timeoutMs = 60_000): Runner {
+  return async (cmd, input, allowFail = false, onLine) => {
+    const child = spawner.spawn(cmd, { stderr: true });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    try {
+      const io = await child.io;
+      const stdout = readOutput(io, onLine);
+      // (not events.once: an EPIPE would reject it; the exit status says what went wrong)
+      const event = (name: string) => new Promise<void>((r) => io.once(name, () => r()));
+      const closed = event('close');
+      for (const chunk of coalesce(typeof input === 'string' ? [input] : (input ?? []))) {
+        if (io.destroyed) break;
+        if (!io.write(chunk)) await Promise.race([event('drain'), closed]);
+      }
+      io.end();
+      const [out, end] = await Promise.all([stdout, child.ended]);
+      const result = { code: end.code, stdout: out, stderr: end.stderr };
+      if (result.code !== 0 && !allowFail) throw new ExecError(cmd, result);
+      return result;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
 
-async function runStreaming(cmd: string[], input: Iterable<string>, allowFail = false, onLine?: (line: string) => void): Promise<ExecResult> {
-  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  let partial = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    if (!onLine) return void out.push(d);
-    const lines = (partial + d.toString()).split('\n');
-    partial = lines.pop()!;
-    for (const l of lines) onLine(l);
+/** A program's stdout, collected or handed over a line at a time, until its connection closes. */
+function readOutput(io: Socket, onLine?: (line: string) => void): Promise<string> {
+  return new Promise((resolve) => {
+    const out: string[] = [];
+    let partial = '';
+    io.setEncoding('utf8');
+    io.on('data', (d: string) => {
+      if (!onLine) return void out.push(d);
+      const lines = (partial + d).split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) onLine(l);
+    });
+    io.on('close', () => {
+      if (partial) onLine?.(partial);
+      resolve(out.join(''));
+    });
+    io.resume();
   });
-  child.stdout!.on('end', () => partial && onLine?.(partial));
-  child.stderr!.on('data', (d: Buffer) => err.push(d));
-  const closed = new Promise<number>((resolve, reject) => {
-    child.on('error', (e) => reject(new Error(`cannot run ${cmd[0]}: ${e.message}`)));
-    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
-  });
-  child.stdin!.on('error', () => {}); // an early exit shows in the exit code
-  for (const chunk of coalesce(input)) {
-    if (child.stdin!.destroyed) break;
-    if (!child.stdin!.write(chunk)) await Promise.race([once(child.stdin!, 'drain'), closed]);
-  }
-  child.stdin!.end();
-  const result = { code: await closed, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-  if (result.code !== 0 && !allowFail) throw new ExecError(cmd, result);
-  return result;
 }
 
 /**
  * Input chunks joined into pieces of at least WRITE_SIZE characters: a
  * restore's input comes a chain at a time (10k+ chunks of a few hundred
- * bytes on a cold start), and each pipe write costs felix's thread ~20 µs.
+ * bytes on a cold start), and each socket write costs felix's thread ~20 µs.
  */
 const WRITE_SIZE = 1 << 16;
 function* coalesce(chunks: Iterable<string>): Generator<string> {
@@ -75,23 +88,27 @@ const DONE = /(?:^|\n)calico-done (\d+)\n/;
 const quote = (w: string): string => `'${w.replace(/'/g, `'\\''`)}'`;
 
 /**
- * Runs commands like execRunner, but `--noflush` restores go through a
- * long-running `sh`, one per command (so IPv4 and IPv6 still run side by
- * side), their input passed as a here-document on the shell's stdin. The
- * point is who forks: a fork from felix blocks its thread while the kernel
- * copies felix's page tables (5-13 ms on the lab machines at 100-200 MB of
- * RSS, on every change), a fork from sh well under a millisecond. Whole-table
- * loads (a cold start: large, once) and commands whose output is read run
- * directly.
+ * Runs commands like `run`, but `--noflush` restores (each change after the
+ * cold start) go through a long-running `sh`, one per command line (so IPv4
+ * and IPv6 still run side by side), their input passed as a here-document
+ * on the shell's stdin: felix writes the input at once and the shell's fork
+ * starts right away, where a program started by the helper waits for a
+ * round trip with it and for its other starts (~10 ms more per change,
+ * measured). The shells themselves are started by the helper.
  */
 export class ShellRunner {
   private readonly shells = new Map<string, Coprocess>();
 
+  constructor(
+    private readonly spawner: Spawner,
+    private readonly other: Runner,
+  ) {}
+
   readonly run: Runner = async (cmd, input, allowFail, onLine) => {
-    if (input === undefined || onLine || !cmd.includes('--noflush')) return execRunner(cmd, input, allowFail, onLine);
+    if (input === undefined || onLine || !cmd.includes('--noflush')) return this.other(cmd, input, allowFail, onLine);
     const key = cmd.join(' ');
     let sh = this.shells.get(key);
-    if (!sh) this.shells.set(key, (sh = new Coprocess(['sh'])));
+    if (!sh) this.shells.set(key, (sh = new Coprocess(this.spawner, ['sh'])));
     const body = (typeof input === 'string' ? input : [...input].join('')).replace(/\n$/, '');
     const lines = [`${cmd.map(quote).join(' ')} 2>&1 <<'${HEREDOC_END}'`, ...(body ? [body] : []), HEREDOC_END];
     const { out } = await sh.send(lines, (o) => DONE.test(o), 'echo "calico-done $?"');
