@@ -7,6 +7,7 @@ import { FelixBenchLab, layouts } from './felix-lab.js';
 import { sleep } from '../packages/felix/test/helpers.js';
 
 const N = 5000;
+const IDLE_S = 60;
 
 const kB = (text: string, field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
 
@@ -15,7 +16,6 @@ function helperPid(felix: number): number | undefined {
   const children = readdirSync(`/proc/${felix}/task`).flatMap((t) => readFileSync(`/proc/${felix}/task/${t}/children`, 'utf8').split(' ').filter(Boolean));
   return children.map(Number).find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('helperMain'));
 }
-const IDLE_S = 60;
 
 async function idle(layout: string, env: Record<string, string>): Promise<BenchResult[]> {
   const b = new FelixBenchLab();

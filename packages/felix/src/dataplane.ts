@@ -80,7 +80,7 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
       raw: { 4: table('raw', 4), 6: table('raw', 6) },
       ipsets: new IpsetsDriver(run, this.ipsetBatch, { restore: () => (m.ipsetRestores(), m.writes()), membersWritten: m.ipsetMembers }, log),
       routes: new RouteTable(run, this.ipBatch, { batch: () => (m.routeBatches(), m.writes()), routesWritten: m.routes }, log, versions.includes(6)),
-      sysctls: new Sysctls({ written: (n) => (m.sysctls(n), m.writes(n)) }, undefined, ['ip', '-o', 'netconf', 'show']),
+      sysctls: new Sysctls({ written: (n) => (m.sysctls(n), m.writes(n)) }, undefined, async () => (await run(['ip', '-o', 'netconf', 'show'])).stdout),
     };
     this.ipsetMgr = new IpsetManager(this.out, deps.matchers, deps.endpoints);
     this.policyMgr = new PolicyManager(this.out, this.ipsetMgr, log, this.marks, config.logPrefix);

@@ -500,7 +500,7 @@ describe('sysctls read back through ip netconf', () => {
       }
       writeFileSync(join(root, 'netconf'), dump.join('\n'));
       let written = 0;
-      const sys = new Sysctls({ written: (k) => (written += k) }, root, ['cat', join(root, 'netconf')]);
+      const sys = new Sysctls({ written: (k) => (written += k) }, root, async () => readFileSync(join(root, 'netconf'), 'utf8'));
       for (let i = 0; i < n; i++) (sys.set(`net/ipv4/conf/cali${i}/proxy_arp`, '1'), sys.set(`net/ipv4/neigh/cali${i}/proxy_delay`, '0'));
       expect(await sys.apply()).toBe(0);
       expect(written).toBe(n / 2 + n);

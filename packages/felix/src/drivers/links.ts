@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Spawned, Spawner } from './spawner.js';
+import { readLines, type Spawned, type Spawner } from './spawner.js';
 
 /** One line of `ip -o monitor link`: `5: cali1@if4: <…> …`, or `Deleted 5: cali1@if4: …`. */
 export interface LinkEvent {
@@ -40,16 +40,10 @@ export class LinkMonitor {
     if (this.closed || this.child) return;
     const child = this.spawner.spawn(['ip', '-o', 'monitor', 'link'], { stderr: false });
     this.child = child;
-    void child.io.then((io) => {
-      let partial = '';
-      io.setEncoding('utf8');
-      io.on('data', (d: string) => {
-        const lines = (partial + d).split('\n');
-        partial = lines.pop()!;
-        for (const line of lines) this.event(parseLinkEvent(line));
-      });
-      io.resume();
-    }, () => {}); // shows in 'ended'
+    void child.io.then(
+      (io) => readLines(io, (line) => this.event(parseLinkEvent(line))),
+      () => {}, // shows in 'ended'
+    );
     const exited = (why: string) => {
       if (this.child !== child) return;
       this.child = undefined;

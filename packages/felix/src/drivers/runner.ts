@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { ExecError, type ExecResult } from '@calico/libcalico';
 import { Coprocess } from './coprocess.js';
-import type { Spawner } from './spawner.js';
+import { readLines, type Spawner } from './spawner.js';
 
 /**
  * Runs a program (argument array) with optional stdin; the seam tests can
@@ -46,19 +46,13 @@ export function helperRunner(spawner: Spawner, timeoutMs = 60_000): Runner {
 function readOutput(io: Socket, onLine?: (line: string) => void): Promise<string> {
   return new Promise((resolve) => {
     const out: string[] = [];
-    let partial = '';
-    io.setEncoding('utf8');
-    io.on('data', (d: string) => {
-      if (!onLine) return void out.push(d);
-      const lines = (partial + d).split('\n');
-      partial = lines.pop()!;
-      for (const l of lines) onLine(l);
-    });
-    io.on('close', () => {
-      if (partial) onLine?.(partial);
-      resolve(out.join(''));
-    });
-    io.resume();
+    if (onLine) readLines(io, onLine);
+    else {
+      io.setEncoding('utf8');
+      io.on('data', (d: string) => out.push(d));
+      io.resume();
+    }
+    io.on('close', () => resolve(out.join('')));
   });
 }
 

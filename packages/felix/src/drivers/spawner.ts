@@ -70,6 +70,19 @@ export interface Spawned {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/** Hands a program's output over a line at a time (the unterminated last one when it closes), and resumes its socket. */
+export function readLines(io: Socket, onLine: (line: string) => void): void {
+  let partial = '';
+  io.setEncoding('utf8');
+  io.on('data', (d: string) => {
+    const lines = (partial + d).split('\n');
+    partial = lines.pop()!;
+    for (const l of lines) onLine(l);
+  });
+  io.on('close', () => partial && onLine(partial));
+  io.resume();
+}
+
 /** A request until both its connection and its end have arrived (in either order). */
 interface Pending {
   connection: boolean;

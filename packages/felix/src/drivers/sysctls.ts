@@ -34,24 +34,17 @@ export function parseNetconf(out: string): Map<string, string> {
 }
 
 /**
- * For each item: find its value unless known (in `dump`'s output, the
- * netconf values of every interface in one netlink dump, else by reading the
+ * For each item: find its value unless known (in `dump`, the `ip -o netconf
+ * show` output: the values of every interface in one netlink dump, else by reading the
  * file: open+read+close, no stat), write it if different; answer 0 (already
  * so), 1 (written) or 2 (failed: no such interface yet). It uses nothing but
  * its arguments, globals and parseNetconf, because the worker thread runs
  * their source text (see WORKER).
  */
-function writeSysctls(items: Item[], root: string, files: typeof fs, dump?: () => string): Uint8Array {
+function writeSysctls(items: Item[], root: string, files: typeof fs, dump?: string): Uint8Array {
   const buf = Buffer.alloc(64);
   const out = new Uint8Array(items.length);
-  let dumped: Map<string, string> | undefined;
-  if (dump) {
-    try {
-      dumped = parseNetconf(dump());
-    } catch {
-      // the files are read one by one instead
-    }
-  }
+  const dumped = dump === undefined ? undefined : parseNetconf(dump);
   items.forEach(([key, want, known], i) => {
     const path = `${root}/${key}`;
     let fd = -1;
@@ -76,16 +69,15 @@ function writeSysctls(items: Item[], root: string, files: typeof fs, dump?: () =
   return out;
 }
 
-/** Above this many files, apply() hands the writes to a worker thread (which also reads the netconf dump). */
+/** Above this many files, apply() reads the netconf dump and hands the writes to a worker thread. */
 const WORKER_MIN = 1000;
 
 /**
  * The worker: writeSysctls itself, evaluated (so that it needs no file of its
- * own beside the bundle). workerData: [items, root, netconf command or null].
+ * own beside the bundle). workerData: [items, root, netconf dump or undefined].
  */
-const WORKER = `const { workerData: [items, root, cmd], parentPort } = require('node:worker_threads');
+const WORKER = `const { workerData: [items, root, dump], parentPort } = require('node:worker_threads');
 ${parseNetconf.toString()}
-const dump = cmd && (() => require('node:child_process').execFileSync(cmd[0], cmd.slice(1), { encoding: 'utf8', maxBuffer: 1 << 28 }));
 parentPort.postMessage((${writeSysctls.toString()})(items, root, require('node:fs'), dump));`;
 
 /**
@@ -103,14 +95,14 @@ export class Sysctls {
   private readonly known = new Map<string, string>();
 
   /**
-   * `netconf`: a command printing `ip -o netconf show`, used by large passes
-   * to learn most of the per-interface values in one dump (4 of an endpoint's
-   * 5 files on a cold start then need no read of their own).
+   * `netconf`: prints `ip -o netconf show` (run by felix's helper), used by
+   * large passes to learn most of the per-interface values in one dump (4 of
+   * an endpoint's 5 files on a cold start then need no read of their own).
    */
   constructor(
     private readonly counters: SysctlCounters,
     private readonly root = '/proc/sys',
-    private readonly netconf?: string[],
+    private readonly netconf?: () => Promise<string>,
   ) {}
 
   /** key like `net/ipv4/conf/cali123/proxy_arp` */
@@ -158,7 +150,12 @@ export class Sysctls {
     const items: Item[] = keys.map((k) => [k, this.desired.get(k)!, this.known.get(k) ?? null]);
     let results: Uint8Array;
     try {
-      results = items.length >= WORKER_MIN ? await inWorker(items, this.root, this.netconf) : writeSysctls(items, this.root, fs);
+      if (items.length < WORKER_MIN) results = writeSysctls(items, this.root, fs);
+      else {
+        // Without the dump, the files are read one by one instead.
+        const dump = await this.netconf?.().catch(() => undefined);
+        results = await inWorker(items, this.root, dump);
+      }
     } catch (e) {
       for (const k of keys) this.dirty.add(k); // the worker failed: all of them stay pending
       throw e;
@@ -179,9 +176,9 @@ export class Sysctls {
   }
 }
 
-function inWorker(items: Item[], root: string, netconf: string[] | undefined): Promise<Uint8Array> {
+function inWorker(items: Item[], root: string, dump: string | undefined): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(WORKER, { eval: true, workerData: [items, root, netconf ?? null] });
+    const w = new Worker(WORKER, { eval: true, workerData: [items, root, dump] });
     w.once('message', (m: Uint8Array) => resolve(m));
     w.once('error', reject);
     w.once('exit', (code) => code !== 0 && reject(new Error(`sysctl worker exited ${code}`)));
