@@ -3,7 +3,7 @@
 // (measured in the same run, same netns) of loading the identical final state
 // with one iptables-restore per table + one ipset restore + one ip -batch.
 import type { Bench, BenchResult } from './types.js';
-import { layouts, FelixBenchLab } from './felix-lab.js';
+import { layouts, sizes, FelixBenchLab } from './felix-lab.js';
 
 async function raw(b: FelixBenchLab): Promise<{ ms: number; rules: number }> {
   const h = (cmd: string[]) => b.lab.hostRun(cmd);
@@ -40,7 +40,7 @@ const bench: Bench = {
   description: 'felix start → converged dataplane (1,000 / 5,000 endpoints, 100 profiles, 100 policies) vs raw restore of the same state',
   async run(): Promise<BenchResult[]> {
     const out: BenchResult[] = [];
-    for (const [layout, env] of layouts()) for (const n of [1000, 5000]) {
+    for (const [layout, env] of layouts()) for (const n of sizes()) {
       const b = new FelixBenchLab();
       try {
         await b.setup(n);

@@ -9,7 +9,7 @@
 // --noflush per family plus one route. Samples are QUIET_MS apart.
 import { fileURLToPath } from 'node:url';
 import type { Bench, BenchResult } from './types.js';
-import { FelixBenchLab, POLICIES, layouts, percentile } from './felix-lab.js';
+import { FelixBenchLab, POLICIES, layouts, percentile, sizes } from './felix-lab.js';
 import { sleep } from '../packages/felix/test/helpers.js';
 
 const SAMPLES = 100;
@@ -118,9 +118,9 @@ const bench: Bench = {
   name: 'felix-incremental',
   description: 'etcd write → kernel change for one endpoint add/remove and one policy rule change, 100 samples, at 1,000 and 5,000 endpoints',
   async run() {
-    const sizes = (process.env.FELIX_BENCH_SIZES ?? "1000,5000").split(",").map(Number);
+    
     const out = [];
-    for (const [layout, env] of layouts()) for (const n of sizes) out.push(...(await measure(n, layout, env)));
+    for (const [layout, env] of layouts()) for (const n of sizes()) out.push(...(await measure(n, layout, env)));
     return out;
   },
 };

@@ -25,6 +25,11 @@ export function layouts(): [string, Record<string, string>][] {
   return wanted ? all.filter(([name]) => wanted.includes(name)) : all;
 }
 
+/** The endpoint counts measured: 1,000 and 5,000, or FELIX_BENCH_SIZES (e.g. `1000`). */
+export function sizes(): number[] {
+  return (process.env.FELIX_BENCH_SIZES ?? '1000,5000').split(',').map(Number);
+}
+
 export class FelixBenchLab {
   lab!: Lab;
   etcd!: UnixEtcd;

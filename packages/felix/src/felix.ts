@@ -122,13 +122,14 @@ export class Felix implements CalcSink {
     const c = this.bootConfig;
     this.earlyBackend = detectBackend(this.run, c.iptablesBackend);
     this.earlyBackend.catch(() => {});
+    // The datastore list first: the status servers start while etcd answers.
+    this.syncer.start();
     if (c.healthEnabled) this.servers.push(await startHttp({ health: true, metrics: false }, c.healthHost, c.healthPort, this.state, this.metrics, this.o.log));
     if (c.prometheusMetricsEnabled) {
       this.servers.push(
         await startHttp({ health: false, metrics: true }, c.prometheusMetricsHost, c.prometheusMetricsPort, this.state, this.metrics, this.o.log),
       );
     }
-    this.syncer.start();
   }
 
   async stop(): Promise<void> {
