@@ -1,7 +1,7 @@
 // felix-idle: kernel writes by felix in 60 s with nothing changing (its
 // refreshes re-read iptables, ipsets and routes every 10 s meanwhile), and its
 // resident memory, with 5,000 endpoints programmed; for each chain layout.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { Bench, BenchResult } from './types.js';
 import { FelixBenchLab, layouts } from './felix-lab.js';
 import { sleep } from '../packages/felix/test/helpers.js';
@@ -11,10 +11,14 @@ const IDLE_S = 60;
 
 const kB = (text: string, field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
 
-/** felix's program-starting helper (see Spawner): the child of felix running helperMain. */
+/**
+ * felix's program-starting helper (see Spawner): felix's one child that runs
+ * node (the programs felix runs are the helper's children). Not found by its
+ * source text: the bundle is minified.
+ */
 function helperPid(felix: number): number | undefined {
   const children = readdirSync(`/proc/${felix}/task`).flatMap((t) => readFileSync(`/proc/${felix}/task/${t}/children`, 'utf8').split(' ').filter(Boolean));
-  return children.map(Number).find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('helperMain'));
+  return children.map(Number).find((pid) => readlinkSync(`/proc/${pid}/exe`) === process.execPath);
 }
 
 async function idle(layout: string, env: Record<string, string>): Promise<BenchResult[]> {
