@@ -59,8 +59,8 @@ const PARAMS = {
   iptablesRefreshInterval: { parse: duration, def: 90_000 },
   routeRefreshInterval: { parse: duration, def: 90_000 },
   ipsetsRefreshInterval: { parse: duration, def: 90_000 },
-  /** how long updates are coalesced before an apply (ms) */
-  applyBatchDelay: { parse: duration, def: 2 },
+  /** how long to wait for more updates before a pass (ms); those arriving during a pass go in the next */
+  applyBatchDelay: { parse: duration, def: 0 },
   defaultEndpointToHostAction: { parse: oneOf('Drop', 'Return', 'Accept'), def: 'Drop' as const },
   chainInsertMode: { parse: oneOf('insert', 'append'), def: 'insert' as const },
   iptablesMarkMask: { parse: mask, def: 0xffff0000 },

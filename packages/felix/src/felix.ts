@@ -41,8 +41,10 @@ export class FatalConfigError extends Error {}
 
 /**
  * The agent: datastore syncer → calculator → dataplane (managers → drivers).
- * Nothing touches the kernel until the first full sync; after that, updates
- * are coalesced for `applyBatchDelay` and applied in one pass. Deletions
+ * Nothing touches the kernel until the first full sync; after that, an update
+ * is applied as soon as felix is free (after `applyBatchDelay`, 0 by
+ * default), and those that arrive while a pass runs go together in the next
+ * one. Deletions
  * (old rules, chains and sets no longer wanted) wait for a tidy pass
  * TIDY_DELAY_MS later, out of the way of the changes (see IptablesTable.apply).
  */
