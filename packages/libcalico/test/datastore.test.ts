@@ -133,6 +133,52 @@ describe('gateway watch', () => {
   });
 });
 
+describe('gateway list in pages', () => {
+  it('returns every key, in order, across page boundaries', async () => {
+    const one = new GatewayDatastore({ endpoints: [etcd.endpoint], timeoutMs: 3000 });
+    const p = `/t/${Math.random()}/`;
+    // in etcd's order, by bytes: 'f' + a zero byte before 'é' (0xc3 0xa9)
+    const keys = ['a', 'b', 'c', 'd', 'e', 'f\u0000g', 'é'].map((k) => p + k);
+    for (const k of keys) await one.put(k, `v-${k}`);
+    await one.put(p.slice(0, -1) + '0', 'beside the prefix, not under it');
+    const whole = await one.list(p);
+    expect(whole.kvs.map((kv) => kv.key)).toEqual(keys);
+    for (const size of [1, 2, 3, 7]) {
+      const paged = await new GatewayDatastore({ endpoints: [etcd.endpoint], timeoutMs: 3000 }, size).list(p);
+      expect(paged.kvs).toEqual(whole.kvs);
+    }
+    expect((await new GatewayDatastore({ endpoints: [etcd.endpoint], timeoutMs: 3000 }, 2).list(`/t/${Math.random()}/`)).kvs).toEqual([]);
+    await one.close();
+  });
+
+  it('reads every page at the first page\'s revision while keys are being written', async () => {
+    const ds = new GatewayDatastore({ endpoints: [etcd.endpoint], timeoutMs: 3000 }, 1);
+    const writer = new GatewayDatastore({ endpoints: [etcd.endpoint], timeoutMs: 3000 });
+    const p = `/t/${Math.random()}/`;
+    for (let i = 0; i < 40; i++) await writer.put(`${p}a${String(i).padStart(3, '0')}`, 'x');
+    // New keys sort after every existing one, so a later page would pick them up unless pinned.
+    const written: { key: string; revision: bigint }[] = [];
+    let listing = true;
+    const writing = (async () => {
+      for (let i = 0; listing; i++) {
+        const kv = await writer.put(`${p}z${String(i).padStart(4, '0')}`, 'x');
+        written.push({ key: kv.key, revision: BigInt(kv.revision) });
+      }
+    })();
+    const list = await ds.list(p);
+    listing = false;
+    await writing;
+    const at = BigInt(list.revision);
+    const got = new Set(list.kvs.map((kv) => kv.key));
+    // The test means something only if writes landed while the pages were read.
+    expect(written.filter((w) => w.revision > at).length).toBeGreaterThan(0);
+    for (const w of written) expect(got.has(w.key)).toBe(w.revision <= at);
+    expect(list.kvs.filter((kv) => kv.key.startsWith(`${p}a`))).toHaveLength(40);
+    await ds.close();
+    await writer.close();
+  });
+});
+
 describe('etcd unavailability', () => {
   it('fails within seconds naming the endpoint', async () => {
     const ds = new EtcdDatastore({ endpoints: ['http://127.0.0.1:1'], timeoutMs: 1000 });

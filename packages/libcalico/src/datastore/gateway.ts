@@ -20,6 +20,8 @@ interface GwHeader {
 interface GwRange {
   header: GwHeader;
   kvs?: GwKV[];
+  /** a limited range left keys out */
+  more?: boolean;
 }
 interface GwWatchResult {
   created?: boolean;
@@ -37,6 +39,16 @@ interface GwTxn {
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 const unb64 = (s: string | undefined): string => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
 const toKV = (kv: GwKV): KV => ({ key: unb64(kv.key), value: unb64(kv.value), revision: kv.mod_revision });
+
+/** The first key after `key` (base64 in, base64 out): `key` + a zero byte. */
+const keyAfter = (key: string): string => Buffer.concat([Buffer.from(key, 'base64'), Buffer.from([0])]).toString('base64');
+
+/**
+ * Keys per range request in list(). This bounds what felix, confd and calicoctl hold at once
+ * while a list is read: etcd's JSON for 100,000 endpoints is ~70 MB, and node's
+ * copies of it would be several times that, more than felix's 256 MB heap.
+ */
+export const LIST_PAGE = 2000;
 
 /** The range_end that selects every key starting with `prefix`. */
 function prefixEnd(prefix: string): string {
@@ -58,7 +70,10 @@ export class GatewayDatastore implements Datastore {
   private current = 0;
   private readonly watches = new Set<ClientRequest>();
 
-  constructor(private readonly cfg: EtcdConfig) {
+  constructor(
+    private readonly cfg: EtcdConfig,
+    private readonly listPage = LIST_PAGE,
+  ) {
     this.endpoints = cfg.endpoints.map((e) => new URL(e));
     this.tls = { ca: readFileIf(cfg.caFile), cert: readFileIf(cfg.certFile), key: readFileIf(cfg.keyFile) };
   }
@@ -142,9 +157,21 @@ export class GatewayDatastore implements Datastore {
     return res.kvs?.[0] ? toKV(res.kvs[0]) : null;
   }
 
+  /** Every key under `prefix`, read in pages of `listPage` keys, all at the first page's revision (one consistent snapshot). */
   async list(prefix: string): Promise<KVList> {
-    const res = await this.call<GwRange>('/v3/kv/range', { key: b64(prefix), range_end: prefixEnd(prefix) }, prefix);
-    return { kvs: (res.kvs ?? []).map(toKV), revision: res.header.revision };
+    const end = prefixEnd(prefix);
+    const kvs: KV[] = [];
+    let from = b64(prefix);
+    let revision: string | undefined;
+    for (;;) {
+      const res = await this.call<GwRange>('/v3/kv/range', { key: from, range_end: end, limit: this.listPage, ...(revision ? { revision } : {}) }, prefix);
+      // A response's header has the store's current revision, not the one read at: keep the first.
+      revision ??= res.header.revision;
+      const page = res.kvs ?? [];
+      for (const kv of page) kvs.push(toKV(kv));
+      if (!res.more || !page.length) return { kvs, revision };
+      from = keyAfter(page[page.length - 1]!.key);
+    }
   }
 
   async create(key: string, value: string): Promise<KV> {
