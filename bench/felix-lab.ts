@@ -60,7 +60,9 @@ export class FelixBenchLab {
       add.push(`link add ${this.ifname(i)} netns ${this.lab.host} type veth peer name e${i} netns ${this.sink}`);
       up.push(`link set ${this.ifname(i)} up`);
     }
-    await run(['ip', '-batch', '-'], { input: add.join('\n') + '\n', timeoutMs: 600_000 });
+    // ip -batch keeps open each netns it opens (two per `link add … netns … peer … netns`): at
+    // most 4,000 lines per batch, under the fd limit (20,000 here; 10,000 lines hit it).
+    for (let i = 0; i < add.length; i += 4000) await run(['ip', '-batch', '-'], { input: add.slice(i, i + 4000).join('\n') + '\n', timeoutMs: 600_000 });
     await run(['ip', '-n', this.lab.host, '-batch', '-'], { input: up.join('\n') + '\n' });
 
     const puts: [string, unknown][] = [];
