@@ -58,7 +58,7 @@ export class Syncer {
       if (this.stopped || gen !== this.generation) return;
       this.cb.onSnapshot(lists.flatMap((l) => l.kvs));
       const onError = (err: Error) => this.failed(gen, err);
-      this.watches = await Promise.all(
+      const watching = Promise.all(
         this.prefixes.map((p, i) =>
           this.ds.watch(p, String(BigInt(lists[i]!.revision) + 1n), {
             onEvents: (evs) => {
@@ -68,9 +68,15 @@ export class Syncer {
           }),
         ),
       );
-      if (this.stopped) return void (await this.closeWatches());
-      this.backoffMs = 100;
+      // In sync now, not once the watches are up: they start just after the
+      // snapshot's revision, so nothing since is missed however late they answer
+      // (a watch that cannot start makes it a resync, below).
       this.cb.onStatus?.('in-sync');
+      const ws = await watching;
+      // stopped, or failed meanwhile (a resync is due): these watches are not wanted
+      if (this.stopped || gen !== this.generation) return void (await Promise.all(ws.map((w) => w.close())));
+      this.watches = ws;
+      this.backoffMs = 100;
     } catch (e) {
       this.failed(gen, e as Error);
     }
