@@ -44,9 +44,8 @@ export class FatalConfigError extends Error {}
  * Nothing touches the kernel until the first full sync; after that, an update
  * is applied as soon as felix is free (after `applyBatchDelay`, 0 by
  * default), and those that arrive while a pass runs go together in the next
- * one. Deletions
- * (old rules, chains and sets no longer wanted) wait for a tidy pass
- * TIDY_DELAY_MS later, out of the way of the changes (see IptablesTable.apply).
+ * one. Deletions (old rules, chains and sets no longer wanted) wait for a tidy
+ * pass TIDY_DELAY_MS later, out of the way of the changes (see IptablesTable.apply).
  */
 export class Felix implements CalcSink {
   readonly metrics = new Metrics();
