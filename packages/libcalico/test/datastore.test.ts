@@ -110,6 +110,27 @@ describe.each(impls)('%s datastore', (_name, make) => {
     expect(ups).toEqual(['b']);
     await ds.close();
   });
+
+  it('syncer is in sync before its watches are up, and misses nothing written meanwhile', async () => {
+    const ds = make();
+    const p = `/t/${Math.random()}/`;
+    await ds.put(p + 'a', '1');
+    const ups: string[] = [];
+    let written: Promise<unknown> | undefined;
+    const s = new Syncer(ds, [p], {
+      onSnapshot: () => {},
+      onUpdates: (evs) => ups.push(...evs.map((e) => e.key.slice(p.length))),
+      // written at once, while the watch request may still be on its way
+      onStatus: (st) => void (st === 'in-sync' && !written && (written = ds.put(p + 'b', '2'))),
+    });
+    s.start();
+    await new Promise((r) => setTimeout(r, 300));
+    await written;
+    await new Promise((r) => setTimeout(r, 200));
+    await s.stop();
+    expect(ups).toEqual(['b']);
+    await ds.close();
+  });
 });
 
 // felix and confd watch through the gateway; its unix:// endpoints are what the felix tests use.
