@@ -60,6 +60,12 @@ export interface NodeProcess {
   /** supervisor, felix, confd, bird, bird6 or the command name */
   role: string;
   rssKiB: number;
+  /**
+   * Its private pages (smaps Private_Clean + Private_Dirty). RSS adds the
+   * pages it shares (the node binary and libraries, mapped by every node
+   * process), so RSS summed over processes counts those once per process.
+   */
+  privateKiB: number;
   /** CPU time used so far (user + system), in seconds */
   cpuS: number;
   cmdline: string;
@@ -501,7 +507,9 @@ export class Lab {
         const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
         if (f[0] === 'Z') return []; // exited, not yet reaped
         const cpuS = (Number(f[11]) + Number(f[12])) / 100;
-        return [{ pid, ppid: Number(f[1]), role: roleOf(argv), rssKiB: rss ? Number(rss[1]) : 0, cpuS, cmdline: argv.join(' ') }];
+        const smaps = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+        const privateKiB = [...smaps.matchAll(/^Private_(?:Clean|Dirty):\s+(\d+) kB/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+        return [{ pid, ppid: Number(f[1]), role: roleOf(argv), rssKiB: rss ? Number(rss[1]) : 0, privateKiB, cpuS, cmdline: argv.join(' ') }];
       } catch {
         return []; // exited meanwhile
       }
