@@ -5,6 +5,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { Bench, BenchResult } from './types.js';
 import { FelixBenchLab, layouts } from './felix-lab.js';
 import { sleep } from '../packages/felix/test/helpers.js';
+import { privateKiB } from '../test/lab/lab.js';
 
 const N = 5000;
 const IDLE_S = 60;
@@ -35,8 +36,7 @@ async function idle(layout: string, env: Record<string, string>): Promise<BenchR
     const felixMb = kB(readFileSync(`/proc/${b.felixPid}/status`, 'utf8'), 'VmRSS') / 1024;
     const helper = helperPid(b.felixPid);
     if (!helper) throw new Error('felix has no helper process');
-    const smaps = readFileSync(`/proc/${helper}/smaps_rollup`, 'utf8');
-    const helperMb = (kB(smaps, 'Private_Clean') + kB(smaps, 'Private_Dirty')) / 1024;
+    const helperMb = privateKiB(helper) / 1024;
     const rssMb = felixMb + helperMb;
     const writes = (after.felix_kernel_writes_total ?? 0) - (before.felix_kernel_writes_total ?? 0);
     const reads = (after.felix_iptables_save_calls_total ?? 0) - (before.felix_iptables_save_calls_total ?? 0);

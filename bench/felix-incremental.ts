@@ -118,7 +118,6 @@ const bench: Bench = {
   name: 'felix-incremental',
   description: 'etcd write → kernel change for one endpoint add/remove and one policy rule change, 100 samples, at 1,000 and 5,000 endpoints',
   async run() {
-    
     const out = [];
     for (const [layout, env] of layouts()) for (const n of sizes()) out.push(...(await measure(n, layout, env)));
     return out;

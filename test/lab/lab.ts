@@ -507,9 +507,7 @@ export class Lab {
         const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
         if (f[0] === 'Z') return []; // exited, not yet reaped
         const cpuS = (Number(f[11]) + Number(f[12])) / 100;
-        const smaps = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-        const privateKiB = [...smaps.matchAll(/^Private_(?:Clean|Dirty):\s+(\d+) kB/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
-        return [{ pid, ppid: Number(f[1]), role: roleOf(argv), rssKiB: rss ? Number(rss[1]) : 0, privateKiB, cpuS, cmdline: argv.join(' ') }];
+        return [{ pid, ppid: Number(f[1]), role: roleOf(argv), rssKiB: rss ? Number(rss[1]) : 0, privateKiB: privateKiB(pid), cpuS, cmdline: argv.join(' ') }];
       } catch {
         return []; // exited meanwhile
       }
@@ -569,6 +567,12 @@ export class Lab {
     this.log(`teardown: ${this.state.netns.length} namespaces removed (${Date.now() - t0} ms)`);
     return problems;
   }
+}
+
+/** A process's private memory (smaps Private_Clean + Private_Dirty), in KiB: see NodeProcess.privateKiB. */
+export function privateKiB(pid: number): number {
+  const smaps = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  return [...smaps.matchAll(/^Private_(?:Clean|Dirty):\s+(\d+) kB/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
 }
 
 /** Which node component a process is, from its argv. */
