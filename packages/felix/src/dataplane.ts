@@ -123,17 +123,27 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     const sys = this.out.sysctls;
     sys.set('net/ipv4/ip_forward', '1');
     if (this.out.versions.includes(6)) sys.set('net/ipv6/conf/all/forwarding', '1');
+    this.writeStaticFilter();
     for (const v of this.out.versions) {
       const t = this.out.filter[v];
-      for (const ch of staticFilterChains(v, { interfacePrefix: c.interfacePrefix, defaultEndpointToHostAction: c.defaultEndpointToHostAction, marks: this.marks })) {
-        t.setChain(ch.name, ch.rules);
-      }
       for (const [hook, chain] of Object.entries(FILTER_HOOKS)) t.setInsertions(hook, [rule('', `-j ${chain}`)]);
       const raw = this.out.raw[v];
       for (const ch of staticRawChains(c)) raw.setChain(ch.name, ch.rules);
       for (const [hook, chain] of Object.entries(RAW_HOOKS)) raw.setInsertions(hook, [rule('', `-j ${chain}`)]);
     }
     this.endpointMgr.finish(true);
+  }
+
+  /** whether the static chains were last written for egress rules that log (see staticFilterChains) */
+  private egressLogs = false;
+
+  private writeStaticFilter(): void {
+    const c = this.config;
+    this.egressLogs = this.policyMgr.egressLogs;
+    for (const v of this.out.versions) {
+      const chains = staticFilterChains(v, { interfacePrefix: c.interfacePrefix, defaultEndpointToHostAction: c.defaultEndpointToHostAction, marks: this.marks, egressLogs: this.egressLogs });
+      for (const ch of chains) this.out.filter[v].setChain(ch.name, ch.rules);
+    }
   }
 
   // --- CalcSink: called by the calculator's flush (no I/O) ---
@@ -156,9 +166,10 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     this.pools = [...pools];
     this.natMgr.update(this.pools, this.config.natOutgoingAddress);
   }
-  /** after a flush: dispatch chains follow the set of local interfaces */
+  /** after a flush: dispatch chains follow the set of local interfaces; the path to the host, egress logging */
   finishFlush(): void {
     this.endpointMgr.finish();
+    if (this.policyMgr.egressLogs !== this.egressLogs) this.writeStaticFilter();
   }
 
   /**

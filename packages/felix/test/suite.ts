@@ -275,6 +275,36 @@ export function felixSuite(shared: boolean): void {
       expect((await lab.hostRun(['ipset', 'list', 'cali40masq-ipam-pools'])).stdout).toContain('198.19.1.0/24');
     });
 
+    it('DefaultEndpointToHostAction: Drop stops what a workload sends its host but not replies; under Accept egress policy decides', async () => {
+      const toHost = async () => (await filterSave()).split('\n').filter((l) => l.startsWith('-A cali-wl-to-host '));
+      const viaDispatch = async () => (await toHost()).some((l) => l.includes('-j cali-from-wl-dispatch'));
+      const hostPing = async (ip: string) => (await inNs(lab.host, ['ping', '-c1', '-W1', ip], { allowFail: true })).code === 0;
+      // Drop (the default): w1's profile allows all egress, its packets to the host are still dropped.
+      await blocked(() => lab.ping(w1, '198.18.0.1'), 'ping to the host');
+      await blocked(() => lab.ping(w1, 'fd00:18::1'), 'ping6 to the host');
+      // The host's own connections get their replies (and IPv6 its neighbour discovery).
+      expect(await hostPing('198.19.1.1')).toBe(true);
+      expect(await hostPing('fd00:19:1::1')).toBe(true);
+      // No egress rule logs, so the egress policy is not run for packets that will be dropped anyway.
+      expect(await viaDispatch()).toBe(false);
+      // An egress Log rule must see them: the path runs the egress policy again, and still drops.
+      await gnp('p-log-out', { order: 1, selector: "role == 'client'", types: ['Egress'], egress: [{ action: 'Log', protocol: 'ICMP' }, { action: 'Allow' }] });
+      await eventually(viaDispatch, 'egress policy on the way to the host');
+      expect(await lab.ping(w1, '198.18.0.1')).toBe(false);
+      expect(await hostPing('198.19.1.1')).toBe(true);
+      await clearPolicies();
+      await eventually(async () => !(await viaDispatch()), 'the short way to the Drop');
+      // Accept: what the egress policy allows reaches the host.
+      await lab.put('FelixConfiguration', 'default', { defaultEndpointToHostAction: 'Accept' });
+      await allowed(() => lab.ping(w1, '198.18.0.1'), 'ping to the host');
+      await gnp('p-no-icmp-out', { order: 1, selector: "role == 'client'", types: ['Egress'], egress: [{ action: 'Deny', protocol: 'ICMP' }, { action: 'Allow' }] });
+      await blocked(() => lab.ping(w1, '198.18.0.1'), 'ping to the host under an egress deny');
+      expect(await lab.connect(w1, 'tcp', '198.19.1.2', 8080)).toBe(true);
+      await clearPolicies();
+      await lab.del(`${RES}/felixconfigurations/default`);
+      await blocked(() => lab.ping(w1, '198.18.0.1'), 'ping to the host once Drop is back');
+    });
+
     it('skips a malformed WorkloadEndpoint (logged) and programs the others', async () => {
       await etcd.ds.put(`${RES}/workloadendpoints/default/broken`, '{"apiVersion":"projectcalico.org/v3","kind":"WorkloadEndpoint","metadata":{"name":"broken"},"spec":{"node":"' + lab.node + '","interfaceName":"this-name-is-far-too-long","ipNetworks":["nonsense"]}}');
       await etcd.ds.put(`${RES}/workloadendpoints/default/garbage`, 'not json at all');

@@ -21,6 +21,8 @@ interface Programmed {
  */
 export class PolicyManager {
   private readonly programmed = new Map<string, Programmed>();
+  /** programmed policies and profiles with an egress Log rule */
+  private readonly egressLogging = new Set<string>();
 
   constructor(
     private readonly out: DesiredState,
@@ -43,11 +45,17 @@ export class PolicyManager {
     this.render(kind, id, current);
   }
 
+  /** Some programmed egress rule logs: a workload's packets to its host must then run its egress policy (see staticFilterChains). */
+  get egressLogs(): boolean {
+    return this.egressLogging.size > 0;
+  }
+
   release(kind: 'policy' | 'profile', id: string): void {
     const k = PolicyManager.key(kind, id);
     const p = this.programmed.get(k);
     if (!p || --p.refs > 0) return;
     this.programmed.delete(k);
+    this.egressLogging.delete(k);
     for (const v of this.out.versions) {
       for (const name of this.chainNames(kind, id)) this.out.filter[v].removeChain(name);
     }
@@ -60,8 +68,11 @@ export class PolicyManager {
 
   /** (Re-)render the chains of a programmed policy/profile after it changed. */
   render(kind: 'policy' | 'profile', id: string, current: Policy | Profile | undefined): void {
-    const p = this.programmed.get(PolicyManager.key(kind, id));
+    const k = PolicyManager.key(kind, id);
+    const p = this.programmed.get(k);
     if (!p) return;
+    if (current?.egress?.some((r) => r.action === 'Log')) this.egressLogging.add(k);
+    else this.egressLogging.delete(k);
     const [inName, outName] = this.chainNames(kind, id);
     const namespace = kind === 'policy' ? (current as Policy | undefined)?.namespace : undefined;
     const dirs: [string, Rule[] | undefined][] = [

@@ -5,18 +5,34 @@ export interface StaticConfig {
   interfacePrefix: string;
   defaultEndpointToHostAction: 'Drop' | 'Return' | 'Accept';
   marks: Marks;
+  /** some programmed egress policy or profile has a Log rule (see staticFilterChains) */
+  egressLogs: boolean;
 }
 
 /** ICMPv6 types a workload needs to reach its host: MLD 130-132, router solicitation 133, neighbour solicitation/advert 135/136. */
 const ND_TYPES = [130, 131, 132, 133, 135, 136];
 
-/** The fixed filter chains (calico.md §2.2) and the hooks that lead into them. */
+/**
+ * The fixed filter chains (calico.md §2.2) and the hooks that lead into them.
+ *
+ * `cali-wl-to-host` (a workload's packets to its host) runs the workload's
+ * egress policy and then DefaultEndpointToHostAction, as Calico does, with
+ * one exception: under Drop, when no egress rule logs, the policy cannot
+ * change the verdict, so the chain goes straight to it. Only what the
+ * endpoint chain would accept before any policy stays accepted: the
+ * packets of connections the host opened (RELATED,ESTABLISHED). This keeps
+ * the from-workload dispatch, which grows with the endpoints, off the INPUT
+ * hook, and nf_tables re-validates it once per hook on every commit
+ * (README: felix-incremental). What is lost: the endpoint chains' packet
+ * counters do not count host-bound packets.
+ */
 export function staticFilterChains(v: IpVersion, c: StaticConfig): Chain[] {
   const wl = `${c.interfacePrefix}+`;
   const accept = `${hex(c.marks.accept)}/${hex(c.marks.accept)}`;
   const toHost: IptRule[] = [];
   if (v === 6) for (const t of ND_TYPES) toHost.push(rule(`-p ipv6-icmp -m icmp6 --icmpv6-type ${t}`, '-j ACCEPT'));
-  toHost.push(rule('', `-j ${CHAINS.fromWlDispatch}`));
+  if (c.defaultEndpointToHostAction === 'Drop' && !c.egressLogs) toHost.push(rule('-m conntrack --ctstate RELATED,ESTABLISHED', '-j ACCEPT'));
+  else toHost.push(rule('', `-j ${CHAINS.fromWlDispatch}`));
   toHost.push(rule('', `-j ${c.defaultEndpointToHostAction.toUpperCase()}`));
   return [
     { name: CHAINS.input, rules: [rule(`-i ${wl}`, `-g ${CHAINS.wlToHost}`)] },
