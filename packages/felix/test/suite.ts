@@ -364,6 +364,38 @@ export function felixSuite(shared: boolean): void {
       await allowed(() => lab.ping(w1, '198.19.1.2'), 'ping');
     });
 
+    it('carries on when its helper and the tools it keeps running are killed: later changes still reach the kernel', async () => {
+      await lab.settle();
+      const felixPid = lab.felix!.pid!;
+      const descendants = async (pid: number): Promise<number[]> => {
+        const kids = (await inNs(lab.host, ['pgrep', '-P', String(pid)], { allowFail: true })).stdout.split('\n').filter(Boolean).map(Number);
+        return [...kids, ...(await Promise.all(kids.map(descendants))).flat()];
+      };
+      const victims = await descendants(felixPid);
+      // the helper, and through it ip -batch, ipset, ip monitor and the restore shells
+      expect(victims.length).toBeGreaterThanOrEqual(4);
+      for (const pid of victims) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+      await sleep(300);
+      expect(lab.felix?.exitCode).toBeNull();
+      // an iptables change (restore shell), a set member and a route (ip -batch), through new tools
+      await gnp('p-after-kill', { order: 1, selector: "role == 'server'", ingress: [{ action: 'Deny', protocol: 'ICMP' }, { action: 'Allow' }] });
+      await blocked(() => lab.ping(w1, '198.19.1.2'), 'ping under a policy written after the kill');
+      await clearPolicies();
+      await allowed(() => lab.ping(w1, '198.19.1.2'), 'ping');
+      await lab.putEndpoint(w3, ['open'], { role: 'third' });
+      await eventually(async () => (await lab.ip(['-4', 'route', 'show', 'proto', '80'])).stdout.includes(`198.19.1.3 dev ${w3.ifname}`), 'route of a new endpoint');
+      await allowed(() => lab.ping(w3, '198.19.1.2'), 'ping from the new endpoint');
+      await lab.del(w3.key);
+      await eventually(async () => !(await lab.ip(['-4', 'route', 'show', 'proto', '80'])).stdout.includes('198.19.1.3 '), 'route removed');
+      expect((await descendants(felixPid)).some((p) => victims.includes(p))).toBe(false);
+    });
+
     it('restarted with nothing changed, writes nothing to the kernel', async () => {
       await lab.settle();
       await lab.stopFelix();
