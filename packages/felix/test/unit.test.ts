@@ -513,6 +513,40 @@ describe('sysctls read back through ip netconf', () => {
   });
 });
 
+describe('sysctls: host-wide settings before the dump', () => {
+  it('writes conf/all and ip_forward first, and the dump taken after them spares the interfaces they already set', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fx-sysctl-'));
+    try {
+      const n = 1200;
+      mkdirSync(join(root, 'net/ipv6/conf/all'), { recursive: true });
+      mkdirSync(join(root, 'net/ipv4'), { recursive: true });
+      writeFileSync(join(root, 'net/ipv6/conf/all/forwarding'), '0');
+      writeFileSync(join(root, 'net/ipv4/ip_forward'), '0');
+      for (let i = 0; i < n; i++) {
+        mkdirSync(join(root, `net/ipv6/conf/cali${i}`), { recursive: true });
+        writeFileSync(join(root, `net/ipv6/conf/cali${i}/forwarding`), '0');
+      }
+      // Stands in for the kernel: the dump shows each interface forwarding once conf/all/forwarding is 1.
+      const netconf = async () => {
+        const all = readFileSync(join(root, 'net/ipv6/conf/all/forwarding'), 'utf8');
+        return Array.from({ length: n }, (_, i) => `inet6 cali${i} forwarding ${all === '1' ? 'on' : 'off'} mc_forwarding off proxy_neigh off`).join('\n');
+      };
+      let written = 0;
+      const sys = new Sysctls({ written: (k) => (written += k) }, root, netconf);
+      sys.set('net/ipv4/ip_forward', '1');
+      sys.set('net/ipv6/conf/all/forwarding', '1');
+      for (let i = 0; i < n; i++) sys.set(`net/ipv6/conf/cali${i}/forwarding`, '1');
+      expect(await sys.apply()).toBe(0);
+      expect(written).toBe(2); // the per-interface files, still 0 here, were not written: the dump said on
+      expect(readFileSync(join(root, 'net/ipv6/conf/all/forwarding'), 'utf8')).toBe('1');
+      expect(readFileSync(join(root, 'net/ipv4/ip_forward'), 'utf8')).toBe('1');
+      expect(sys.pending).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('link events', () => {
   it('parses ip -o monitor link lines', () => {
     expect(parseLinkEvent('3: cali1234@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default \\    link/ether 66:67:e2:fa:46:1a')).toEqual({ ifname: 'cali1234', index: 3, gone: false });

@@ -69,6 +69,9 @@ function writeSysctls(items: Item[], root: string, files: typeof fs, dump?: stri
   return out;
 }
 
+/** A setting of one interface (`net/ipv4/conf/cali1/rp_filter`, `net/ipv4/neigh/cali1/proxy_delay`), not `all` or `default`. */
+const INTERFACE_KEY = /^net\/ipv[46]\/(conf|neigh)\/(?!all\/|default\/)[^/]+\//;
+
 /** Above this many files, apply() reads the netconf dump and hands the writes to a worker thread. */
 const WORKER_MIN = 1000;
 
@@ -152,9 +155,18 @@ export class Sysctls {
     try {
       if (items.length < WORKER_MIN) results = writeSysctls(items, this.root, fs);
       else {
+        // Host-wide settings first (`ip_forward`, `conf/all/forwarding`): the
+        // kernel copies them to every interface, and the dump taken after
+        // them then shows those interfaces need no write of their own.
+        const host = items.map((it, i) => [it, i] as const).filter(([[k]]) => !INTERFACE_KEY.test(k));
+        const hostResults = writeSysctls(host.map(([it]) => it), this.root, fs);
+        const rest = items.map((it, i) => [it, i] as const).filter(([[k]]) => INTERFACE_KEY.test(k));
         // Without the dump, the files are read one by one instead.
         const dump = await this.netconf?.().catch(() => undefined);
-        results = await inWorker(items, this.root, dump);
+        const restResults = await inWorker(rest.map(([it]) => it), this.root, dump);
+        results = new Uint8Array(items.length);
+        host.forEach(([, i], j) => (results[i] = hostResults[j]!));
+        rest.forEach(([, i], j) => (results[i] = restResults[j]!));
       }
     } catch (e) {
       for (const k of keys) this.dirty.add(k); // the worker failed: all of them stay pending
