@@ -1,5 +1,4 @@
-import { isIPv6, SocketAddress } from 'node:net';
-import { Address6 } from 'ip-address';
+import { SocketAddress } from 'node:net';
 import { ValidationError } from './errors.js';
 
 /**
@@ -17,8 +16,9 @@ export interface Cidr {
 
 const bits = (f: Family): number => (f === 4 ? 32 : 128);
 
-// Dotted quad without leading zeros (what Address4 accepts); parsed by hand because
-// ip-address is ~10x slower and felix/IPAM parse addresses in bulk.
+// Addresses are parsed by hand, both families: felix and IPAM parse them in bulk,
+// and every process pays for a parsing library's start-up (ip-address took
+// ~20 ms to load). A dotted quad has no leading zeros.
 const V4 = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
 
 function parseV4(ip: string): bigint | undefined {
@@ -35,10 +35,7 @@ function parseV4(ip: string): bigint | undefined {
 
 export function ipFamily(ip: string): Family | undefined {
   if (parseV4(ip) !== undefined) return 4;
-  // Plain hex groups by hand: node's isIPv6 compiles a large regex on first
-  // use (~10 ms of a daemon's start-up); it judges only the rarer forms.
-  if (typeof ip === 'string' && canonicalV6(ip) !== undefined) return 6;
-  if (isIPv6(ip) && !ip.includes('%')) return 6; // no zone ids (fe80::1%eth0)
+  if (typeof ip === 'string' && v6Words(ip) !== undefined) return 6; // no zone ids (fe80::1%eth0)
   return undefined;
 }
 
@@ -47,7 +44,8 @@ export function parseIp(ip: string, field = 'ip'): { family: Family; value: bigi
   if (typeof ip === 'string') {
     const v4 = parseV4(ip);
     if (v4 !== undefined) return { family: 4, value: v4 };
-    if (ipFamily(ip) === 6) return { family: 6, value: new Address6(ip).bigInt() };
+    const words = v6Words(ip);
+    if (words) return { family: 6, value: words.reduce((v, w) => (v << 16n) | BigInt(w), 0n) };
   }
   throw new ValidationError(field, `${JSON.stringify(ip)} is not a valid IP address`);
 }
@@ -56,9 +54,10 @@ export function isIp(ip: string): boolean {
   return ipFamily(ip) !== undefined;
 }
 
+/** An address's text: a dotted quad, or IPv6 in RFC 5952 form (hex groups only, also for IPv4-mapped values). */
 export function formatIp(family: Family, value: bigint): string {
   if (family === 4) return [24n, 16n, 8n, 0n].map((shift) => String((value >> shift) & 255n)).join('.');
-  return Address6.fromBigInt(value).correctForm();
+  return formatV6(Array.from({ length: 8 }, (_, i) => Number((value >> BigInt(112 - 16 * i)) & 0xffffn))).text;
 }
 
 /** Canonical text form of an address ("fd00:0::1" → "fd00::1"). */
@@ -83,25 +82,38 @@ export function canonicalAddress(ip: string): { family: Family; address: string 
 const HEX_GROUP = /^[0-9a-f]{1,4}$/;
 
 /**
- * IPv6 of plain hex groups in the form inet_ntop prints (what `ip route`
- * shows; RFC 5952: lower case, no leading zeros, the longest run of two or
- * more zero groups as `::`, the first of equal runs). Undefined for anything
- * else, including the addresses inet_ntop prints with a dotted quad
- * (`::ffff:a.b.c.d`, `::a.b.c.d`): SocketAddress handles those, at ~20 µs an
- * address, which felix's cold start pays once per workload address.
+ * The eight 16-bit words of an IPv6 address written as hex groups, with at
+ * most one `::` and optionally a dotted quad for the last two words
+ * (`::ffff:198.18.0.1`); undefined for anything else, zone ids included.
  */
-function canonicalV6(ip: string): string | undefined {
+function v6Words(ip: string): number[] | undefined {
   const halves = ip.toLowerCase().split('::');
   if (halves.length > 2) return undefined;
   const head = halves[0] ? halves[0].split(':') : [];
   const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
-  const missing = 8 - head.length - tail.length;
+  const last = halves.length === 2 ? tail : head;
+  const quad: number[] = [];
+  if (last.length && last[last.length - 1]!.includes('.')) {
+    const v4 = parseV4(last.pop()!);
+    if (v4 === undefined) return undefined;
+    quad.push(Number(v4 >> 16n), Number(v4 & 0xffffn));
+  }
+  const missing = 8 - head.length - tail.length - quad.length;
   if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
   const words: number[] = [];
   for (const g of [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...tail]) {
     if (!HEX_GROUP.test(g)) return undefined;
     words.push(parseInt(g, 16));
   }
+  return [...words, ...quad];
+}
+
+/**
+ * RFC 5952 text of eight words: lower case, no leading zeros, the longest
+ * run of two or more zero words as `::` (the first of equal runs). Also
+ * says where that run is, for canonicalV6.
+ */
+function formatV6(words: number[]): { text: string; best: number; bestLen: number } {
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
@@ -114,9 +126,23 @@ function canonicalV6(ip: string): string | undefined {
     if (j - i > bestLen) (best = i), (bestLen = j - i);
     i = j;
   }
-  if (best === 0 && (bestLen === 6 || (bestLen === 7 && words[7] !== 1) || (bestLen === 5 && words[5] === 0xffff))) return undefined;
   const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(':');
-  return best < 0 ? hex(words) : `${hex(words.slice(0, best))}::${hex(words.slice(best + bestLen))}`;
+  return { text: best < 0 ? hex(words) : `${hex(words.slice(0, best))}::${hex(words.slice(best + bestLen))}`, best, bestLen };
+}
+
+/**
+ * IPv6 of plain hex groups in the form inet_ntop prints (what `ip route`
+ * shows: RFC 5952). Undefined for anything else, including the addresses
+ * inet_ntop prints with a dotted quad (`::ffff:a.b.c.d`, `::a.b.c.d`):
+ * SocketAddress handles those, at ~20 µs an address, which felix's cold
+ * start pays once per workload address.
+ */
+function canonicalV6(ip: string): string | undefined {
+  const words = ip.includes('.') ? undefined : v6Words(ip);
+  if (!words) return undefined;
+  const { text, best, bestLen } = formatV6(words);
+  if (best === 0 && (bestLen === 6 || (bestLen === 7 && words[7] !== 1) || (bestLen === 5 && words[5] === 0xffff))) return undefined;
+  return text;
 }
 
 /** An address as a host network (`198.18.0.1` → `198.18.0.1/32`, `fd00::1` → `fd00::1/128`); a CIDR as is. */

@@ -1,4 +1,4 @@
-import { SocketAddress } from 'node:net';
+import { isIPv6, SocketAddress } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import {
@@ -13,6 +13,7 @@ import {
   checkLabelValue,
   escapeDashes,
   formatIp,
+  ipFamily,
   parseAsNumber,
   parseDuration,
   parseIp,
@@ -590,6 +591,32 @@ describe('field parsers', () => {
     }
     expect(() => parseIp(5 as unknown as string, 'f')).toThrow(ValidationError);
     expect(parseIp('fd00::1').family).toBe(6);
+  });
+
+  it('IPv6 addresses (hand-parsed): values, every spelling, dotted-quad tails, and what node accepts', () => {
+    const words = (v: bigint) => Array.from({ length: 8 }, (_, i) => Number((v >> BigInt(112 - 16 * i)) & 0xffffn));
+    let seed = 11;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let k = 0; k < 3000; k++) {
+      const v = Array.from({ length: 8 }, () => (rnd(3) ? 0 : rnd(4) ? rnd(0x10000) : 0xffff)).reduce((a, w) => (a << 16n) | BigInt(w), 0n);
+      const text = formatIp(6, v);
+      // RFC 5952, hex groups only (inet_ntop agrees except where it writes a dotted quad)
+      if (!text.includes('.')) expect(text).toBe(text.toLowerCase());
+      if (!/^::(ffff:)?[0-9a-f]{1,4}:[0-9a-f]{1,4}$|^::[0-9a-f]{1,4}$/.test(text)) expect(text).toBe(new SocketAddress({ address: text, family: 'ipv6' }).address);
+      const w = words(v);
+      const full = w.map((x) => x.toString(16).padStart(4, '0').toUpperCase()).join(':');
+      const dotted = `${w.slice(0, 6).map((x) => x.toString(16)).join(':')}:${w[6]! >> 8}.${w[6]! & 255}.${w[7]! >> 8}.${w[7]! & 255}`;
+      for (const spelling of [text, full, dotted]) expect(parseIp(spelling).value, spelling).toBe(v);
+    }
+    expect(formatIp(6, 0n)).toBe('::');
+    expect(formatIp(6, 1n)).toBe('::1');
+    expect(formatIp(6, 0xffff_c612_0001n)).toBe('::ffff:c612:1'); // hex, not ::ffff:198.18.0.1
+    expect(formatIp(6, 0xfd00_0000_0000_0001_0000_0000_0000_0001n)).toBe('fd00:0:0:1::1'); // the first of equal runs
+    expect(formatIp(6, 0x0001_0000_0001_0001_0001_0001_0001_0001n)).toBe('1:0:1:1:1:1:1:1'); // one zero word stays
+    expect(parseIp('::ffff:198.18.0.1').value).toBe(0xffff_c612_0001n);
+    for (const ip of ['::', '::1', '1::', '1:2:3:4:5:6:7:8', '1:2:3:4:5:6:1.2.3.4', '::1.2.3.4', '1::1.2.3.4', 'FD00::A', 'fe80::1%eth0', '', ':', ':::', '1:::2', '1::2::3', '12345::', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', '::1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7:1.2.3.4', '1.2.3.4::', '::1.2.3', '::01.2.3.4', '::256.1.1.1', 'g::1', ' ::1']) {
+      expect(ipFamily(ip) === 6, ip).toBe(isIPv6(ip) && !ip.includes('%'));
+    }
   });
 
   it('Go durations', () => {
