@@ -158,15 +158,15 @@ export class Sysctls {
         // Host-wide settings first (`ip_forward`, `conf/all/forwarding`): the
         // kernel copies them to every interface, and the dump taken after
         // them then shows those interfaces need no write of their own.
-        const host = items.map((it, i) => [it, i] as const).filter(([[k]]) => !INTERFACE_KEY.test(k));
-        const hostResults = writeSysctls(host.map(([it]) => it), this.root, fs);
-        const rest = items.map((it, i) => [it, i] as const).filter(([[k]]) => INTERFACE_KEY.test(k));
+        const host: number[] = [];
+        const perInterface: number[] = [];
+        items.forEach(([k], i) => (INTERFACE_KEY.test(k) ? perInterface : host).push(i));
+        const pick = (ix: number[]) => ix.map((i) => items[i]!);
+        results = new Uint8Array(items.length);
+        writeSysctls(pick(host), this.root, fs).forEach((r, j) => (results[host[j]!] = r));
         // Without the dump, the files are read one by one instead.
         const dump = await this.netconf?.().catch(() => undefined);
-        const restResults = await inWorker(rest.map(([it]) => it), this.root, dump);
-        results = new Uint8Array(items.length);
-        host.forEach(([, i], j) => (results[i] = hostResults[j]!));
-        rest.forEach(([, i], j) => (results[i] = restResults[j]!));
+        (await inWorker(pick(perInterface), this.root, dump)).forEach((r, j) => (results[perInterface[j]!] = r));
       }
     } catch (e) {
       for (const k of keys) this.dirty.add(k); // the worker failed: all of them stay pending
