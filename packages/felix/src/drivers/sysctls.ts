@@ -162,13 +162,15 @@ export class Sysctls {
       else {
         // Host-wide settings first (`ip_forward`, `conf/all/forwarding`): the
         // kernel copies them to every interface, and the dump taken after
-        // them then shows those interfaces need no write of their own.
+        // them then shows those interfaces need no write of their own. On a
+        // worker too: that copy is kernel work of its own (~50 ms at 5,000
+        // interfaces) that the calculation should not wait for.
         const host: number[] = [];
         const perInterface: number[] = [];
         items.forEach(([k], i) => (INTERFACE_KEY.test(k) ? perInterface : host).push(i));
         const pick = (ix: number[]) => ix.map((i) => items[i]!);
         results = new Uint8Array(items.length);
-        writeSysctls(pick(host), this.root, fs).forEach((r, j) => (results[host[j]!] = r));
+        (await inWorker(pick(host), this.root, undefined)).forEach((r, j) => (results[host[j]!] = r));
         // Without the dump, the files are read one by one instead.
         const dump = await this.netconf?.().catch(() => undefined);
         (await inWorker(pick(perInterface), this.root, dump)).forEach((r, j) => (results[perInterface[j]!] = r));
