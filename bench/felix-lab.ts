@@ -3,7 +3,7 @@
 // N WorkloadEndpoints, 100 profiles and 100 policies with selectors in a
 // private etcd; felix runs inside the host netns. Everything is removed at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, workloadEndpointName } from '@calico/libcalico';
 import { Lab, RES, sleep, startUnixEtcd, type UnixEtcd } from '../packages/felix/test/helpers.js';
@@ -123,6 +123,57 @@ export class FelixBenchLab {
       }
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
+  }
+
+  /** The sysctls felix writes, as the host had them before felix first ran (see resetKernel). */
+  private pristine?: string;
+
+  /** Note the host's sysctls before felix first runs: resetKernel() puts them back. */
+  async notePristine(): Promise<void> {
+    const one = this.ifname(0);
+    const files = ['net/ipv4/ip_forward', 'net/ipv6/conf/all/forwarding', `net/ipv4/conf/${one}/rp_filter`, `net/ipv4/conf/${one}/proxy_arp`, `net/ipv4/neigh/${one}/proxy_delay`, `net/ipv6/conf/${one}/proxy_ndp`, `net/ipv6/conf/${one}/forwarding`];
+    const values = (await this.lab.hostRun(['sh', '-c', files.map((f) => `cat /proc/sys/${f}`).join('; ')])).stdout.trim().split('\n');
+    if (values.length !== files.length) throw new Error(`could not read the host's sysctls: ${values.join(' ')}`);
+    const [fwd4, fwd6, rp, arp, delay, ndp, fwd6if] = values;
+    // all/forwarding first: the kernel copies it to every interface.
+    this.pristine = [
+      `echo ${fwd4} > /proc/sys/net/ipv4/ip_forward; echo ${fwd6} > /proc/sys/net/ipv6/conf/all/forwarding`,
+      `for d in /proc/sys/net/ipv4/conf/cali*; do echo ${rp} > $d/rp_filter; echo ${arp} > $d/proxy_arp; done`,
+      `for d in /proc/sys/net/ipv4/neigh/cali*; do echo ${delay} > $d/proxy_delay; done`,
+      `for d in /proc/sys/net/ipv6/conf/cali*; do echo ${ndp} > $d/proxy_ndp; echo ${fwd6if} > $d/forwarding; done`,
+    ].join('\n');
+  }
+
+  /**
+   * Undo what felix (or the raw load) wrote, for another cold start in the same
+   * lab: the ruleset, the sets, our routes, and the sysctls as notePristine() saw them.
+   */
+  async resetKernel(): Promise<void> {
+    if (!this.pristine) throw new Error('notePristine() first');
+    const h = (cmd: string[]) => this.lab.hostRun(cmd);
+    await h(['nft', 'flush', 'ruleset']);
+    await h(['ipset', 'destroy']);
+    await h(['ip', '-4', 'route', 'flush', 'proto', '80']);
+    await h(['ip', '-6', 'route', 'flush', 'proto', '80']);
+    await h(['sh', '-c', this.pristine]);
+  }
+
+  /**
+   * Wait (at most 10 s) until the machine is nearly idle: deleting thousands of
+   * interfaces (the previous lab's teardown) leaves the kernel busy for seconds
+   * afterwards, which would otherwise land on whichever side is measured next.
+   */
+  async waitQuiet(): Promise<void> {
+    const busy = () => {
+      const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+      return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
+    };
+    for (const end = Date.now() + 10_000; Date.now() < end; ) {
+      const a = busy();
+      await sleep(250);
+      const b = busy();
+      if (1 - (b.idle - a.idle) / (b.total - a.total) < 0.1) return;
+    }
   }
 
   /** Start felix; resolves with the ms from spawn to a programmed dataplane (its ready file). */
