@@ -78,13 +78,14 @@ const WORKER_MIN = 1000;
 /**
  * The worker: writeSysctls itself, evaluated (so that it needs no file of its
  * own beside the bundle). workerData: [items, root, netconf dump or undefined].
- * It runs at the lowest priority (on Linux a thread's own): a cold start's
- * big pass overlaps the calculation and the iptables restores, which are
- * what the dataplane waits for, and takes the CPU they leave (measured at
- * 5,000 endpoints on 2 cores: programmed ~250 ms sooner).
+ * It runs at a low priority (nice 10, on Linux the thread's own): a cold
+ * start's big pass runs beside the iptables restores, which are what the
+ * dataplane waits for, and takes mostly the CPU they leave (measured at
+ * 5,000 endpoints on 2 cores: programmed ~250 ms sooner; nice 19 did no
+ * better, and would leave the pass crawling on a host busy with workloads).
  */
 const WORKER = `const { workerData: [items, root, dump], parentPort } = require('node:worker_threads');
-try { require('node:os').setPriority(19); } catch {}
+try { require('node:os').setPriority(10); } catch {}
 ${parseNetconf.toString()}
 parentPort.postMessage((${writeSysctls.toString()})(items, root, require('node:fs'), dump));`;
 
