@@ -171,7 +171,7 @@ export class Sysctls {
         items.forEach(([k], i) => (INTERFACE_KEY.test(k) ? perInterface : host).push(i));
         const pick = (ix: number[]) => ix.map((i) => items[i]!);
         results = new Uint8Array(items.length);
-        (await inWorker(pick(host), this.root, undefined)).forEach((r, j) => (results[host[j]!] = r));
+        if (host.length) (await inWorker(pick(host), this.root, undefined)).forEach((r, j) => (results[host[j]!] = r));
         // Without the dump, the files are read one by one instead.
         const dump = await this.netconf?.().catch(() => undefined);
         (await inWorker(pick(perInterface), this.root, dump)).forEach((r, j) => (results[perInterface[j]!] = r));
