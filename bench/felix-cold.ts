@@ -5,7 +5,7 @@
 // Each is measured RUNS times, alternately, in one lab (the kernel state reset
 // in between, on a quiet machine), and the medians are compared.
 import type { Bench, BenchResult } from './types.js';
-import { layouts, sizes, FelixBenchLab } from './felix-lab.js';
+import { layouts, percentile, sizes, FelixBenchLab } from './felix-lab.js';
 
 async function raw(b: FelixBenchLab): Promise<{ ms: number; rules: number }> {
   const h = (cmd: string[]) => b.lab.hostRun(cmd);
@@ -21,11 +21,7 @@ async function raw(b: FelixBenchLab): Promise<{ ms: number; rules: number }> {
     .map((l) => `route add ${l.replace(/ linkdown| pref medium/g, '')}`.replace(' dev ', ' proto 80 dev '));
   const rules = dumps.reduce((n, [, d]) => n + d.split('\n').filter((l) => l.startsWith('-A ')).length, 0);
   await b.lab.stopFelix();
-  // Start from nothing, as felix did.
-  await h(['nft', 'flush', 'ruleset']);
-  await h(['ipset', 'destroy']);
-  await h(['ip', '-4', 'route', 'flush', 'proto', '80']);
-  await h(['ip', '-6', 'route', 'flush', 'proto', '80']);
+  await b.clearDataplane(); // start from nothing, as felix did
   const t0 = performance.now();
   const must = async (cmd: string[], input: string) => {
     const r = await b.lab.hostRunInput(cmd, input);
@@ -39,7 +35,6 @@ async function raw(b: FelixBenchLab): Promise<{ ms: number; rules: number }> {
 
 /** Cold starts per layout and size, each followed by the raw load of the state it reached; medians reported. */
 const RUNS = 3;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 const bench: Bench = {
   name: 'felix-cold',
@@ -63,7 +58,7 @@ const bench: Bench = {
           raws.push(r.ms);
           rules = r.rules;
         }
-        const [o, r] = [median(ours), median(raws)];
+        const [o, r] = [percentile(ours, 50), percentile(raws, 50)];
         out.push({
           scenario: 'felix-cold',
           metric: `cold start, ${layout} chains, ${n} endpoints (${rules} iptables rules), median of ${RUNS} (ours ${ours.map((x) => x.toFixed(0)).join('/')} ms, raw ${raws.map((x) => x.toFixed(0)).join('/')} ms)`,

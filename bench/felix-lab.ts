@@ -144,18 +144,23 @@ export class FelixBenchLab {
     ].join('\n');
   }
 
-  /**
-   * Undo what felix (or the raw load) wrote, for another cold start in the same
-   * lab: the ruleset, the sets, our routes, and the sysctls as notePristine() saw them.
-   */
-  async resetKernel(): Promise<void> {
-    if (!this.pristine) throw new Error('notePristine() first');
+  /** Remove the ruleset, the sets and our routes from the host netns. */
+  async clearDataplane(): Promise<void> {
     const h = (cmd: string[]) => this.lab.hostRun(cmd);
     await h(['nft', 'flush', 'ruleset']);
     await h(['ipset', 'destroy']);
     await h(['ip', '-4', 'route', 'flush', 'proto', '80']);
     await h(['ip', '-6', 'route', 'flush', 'proto', '80']);
-    await h(['sh', '-c', this.pristine]);
+  }
+
+  /**
+   * Undo what felix (or the raw load) wrote, for another cold start in the same
+   * lab: the dataplane, and the sysctls as notePristine() saw them.
+   */
+  async resetKernel(): Promise<void> {
+    if (!this.pristine) throw new Error('notePristine() first');
+    await this.clearDataplane();
+    await this.lab.hostRun(['sh', '-c', this.pristine]);
   }
 
   /**

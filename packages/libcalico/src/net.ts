@@ -156,8 +156,8 @@ function formatV6(words: number[]): { text: string; best: number; bestLen: numbe
  * IPv6 of plain hex groups in the form inet_ntop prints (what `ip route`
  * shows: RFC 5952). Undefined for anything else, including the addresses
  * inet_ntop prints with a dotted quad (`::ffff:a.b.c.d`, `::a.b.c.d`):
- * SocketAddress handles those, at ~20 µs an address, which felix's cold
- * start pays once per workload address.
+ * SocketAddress handles those (~20 µs an address, too slow for felix's
+ * cold start to pay on every workload address).
  */
 function canonicalV6(ip: string): string | undefined {
   const words = ip.includes('.') ? undefined : v6Words(ip);
