@@ -169,16 +169,7 @@ export class FelixBenchLab {
    * afterwards, which would otherwise land on whichever side is measured next.
    */
   async waitQuiet(): Promise<void> {
-    const busy = () => {
-      const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-      return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
-    };
-    for (const end = Date.now() + 10_000; Date.now() < end; ) {
-      const a = busy();
-      await sleep(250);
-      const b = busy();
-      if (1 - (b.idle - a.idle) / (b.total - a.total) < 0.1) return;
-    }
+    for (const end = Date.now() + 10_000; Date.now() < end; ) if ((await withCpuBusy(() => sleep(250))).busy < 0.1) return;
   }
 
   /** Start felix; resolves with the ms from spawn to a programmed dataplane (its ready file). */
@@ -218,6 +209,20 @@ export class FelixBenchLab {
     await this.lab?.down();
     await this.etcd?.stop();
   }
+}
+
+/** Jiffies of all CPUs from /proc/stat: idle (idle + iowait) and total. */
+function cpuTimes(): { idle: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
+}
+
+/** Run f, and say how busy the machine's CPUs were meanwhile (0-1, all cores together). */
+export async function withCpuBusy<T>(f: () => Promise<T>): Promise<{ value: T; busy: number }> {
+  const a = cpuTimes();
+  const value = await f();
+  const b = cpuTimes();
+  return { value, busy: b.total > a.total ? 1 - (b.idle - a.idle) / (b.total - a.total) : 0 };
 }
 
 export const percentile = (xs: number[], p: number): number => {
