@@ -20,6 +20,12 @@ import { Spawner } from '@calico/felix/drivers/spawner';
 import { IpBatch } from '@calico/felix/drivers/coprocess';
 import { resolveConfig } from '@calico/felix/config';
 import { Matchers, SelectorIndex } from '@calico/felix/calc/selectors';
+import { EndpointManager } from '@calico/felix/managers/endpoints';
+import { IpsetManager } from '@calico/felix/managers/ipsets';
+import { PolicyManager } from '@calico/felix/managers/policies';
+import type { DesiredState } from '@calico/felix/managers/tables';
+import type { Endpoint, Profile } from '@calico/felix/calc/model';
+import type { SetRef } from '@calico/felix/rules/types';
 
 const marks = marksFromMask(0xffff0000);
 const log = pino({ level: 'silent' });
@@ -572,5 +578,74 @@ describe('config', () => {
     const bad: string[] = [];
     resolveConfig({ env: {}, global: { ipv6Support: 'maybe' } }, (e) => bad.push(e.field));
     expect(bad).toEqual(['FelixConfiguration(default).spec.ipv6Support']);
+  });
+});
+
+describe('managers (recording desired state, no kernel)', () => {
+  /** Desired state as the managers leave it: chains per family, sets with their members. */
+  function recorder() {
+    const table = () => {
+      const chains = new Map<string, string[]>();
+      return { chains, setChain: (n: string, rules: { match: string; action: string }[]) => chains.set(n, rules.map((r) => `${r.match} ${r.action}`)), removeChain: (n: string) => chains.delete(n) };
+    };
+    const sets = new Map<string, Set<string>>();
+    const ipsets = {
+      setIpset: (n: string, _t: string, _f: string, m: Iterable<string>) => sets.set(n, new Set(m)),
+      addMember: (n: string, m: string) => sets.get(n)?.add(m),
+      removeMember: (n: string, m: string) => sets.get(n)?.delete(m),
+      removeIpset: (n: string) => sets.delete(n),
+    };
+    const nothing = { setRoute() {}, removeRoute() {}, forget() {}, set() {}, remove() {} };
+    const out = { versions: [4, 6], filter: { 4: table(), 6: table() }, nat: { 4: table(), 6: table() }, raw: { 4: table(), 6: table() }, ipsets, routes: nothing, sysctls: nothing };
+    return { out: out as unknown as DesiredState, filter: out.filter, sets };
+  }
+  const ep = (i: number, app: string): Endpoint => ({
+    key: `k${i}`, namespace: 'default', name: `w${i}`, node: 'n', ifname: `cali${((i * 7919) % 100003).toString(16).padStart(11, '0')}`,
+    ipv4: [`198.19.${i >> 8}.${i & 255}`], ipv6: [`fd00:19::${i.toString(16)}`], nets: [], profiles: ['p'], labels: { app },
+  });
+
+  it('endpoints programmed in any order, some removed, give the dispatch chains of their sorted names', () => {
+    const r = recorder();
+    const eps = Array.from({ length: 300 }, (_, i) => ep(i, 'a'));
+    const endpoints = () => eps.map((e) => [e, e.labels] as [Endpoint, Record<string, string>]);
+    const pm = new PolicyManager(r.out, new IpsetManager(r.out, new Matchers(), endpoints), log, marks, 'calico-packet');
+    const em = new EndpointManager(r.out, pm, marks);
+    const profile = (): Profile => ({ name: 'p', labels: {} });
+    const expectDispatch = (ifnames: string[]) => {
+      const want = new DispatchTree('cali-from-wl-dispatch', '-i', (i) => `cali-fw-${i}`).chains([...ifnames].sort());
+      for (const v of [4, 6] as const) {
+        expect([...r.filter[v].chains.keys()].filter((n) => n.startsWith('cali-from-wl-dispatch')).sort()).toEqual(want.map((c) => c.name).sort());
+        for (const c of want) expect(r.filter[v].chains.get(c.name)).toEqual(c.rules.map((x) => `${x.match} ${x.action}`));
+      }
+    };
+    for (const e of eps) em.update(e, [], [], profile); // ifnames in no particular order
+    em.finish();
+    expectDispatch(eps.map((e) => e.ifname));
+    for (const e of eps.slice(0, 100)) em.remove(e.key);
+    em.update(ep(1000, 'a'), [], [], profile);
+    em.finish();
+    expectDispatch([...eps.slice(100), ep(1000, 'a')].map((e) => e.ifname));
+  });
+
+  it("a selector's IPv6 set has the same endpoints as its IPv4 set, and both follow label changes", () => {
+    const r = recorder();
+    const eps = Array.from({ length: 50 }, (_, i) => ep(i, i % 3 ? 'web' : 'db'));
+    const labels = new Map(eps.map((e) => [e.key, e.labels]));
+    const endpoints = () => eps.map((e) => [e, labels.get(e.key)!] as [Endpoint, Record<string, string>]);
+    const im = new IpsetManager(r.out, new Matchers(), endpoints);
+    const v4 = { kind: 'selector', id: ipsetName(4, 's:x'), version: 4, selector: "app == 'db'" } as SetRef;
+    const v6 = { ...v4, id: ipsetName(6, 's:x'), version: 6 } as SetRef;
+    im.retain(v4);
+    im.retain(v6);
+    const db = eps.filter((e) => e.labels.app === 'db');
+    expect(r.sets.get(v4.id)).toEqual(new Set(db.flatMap((e) => e.ipv4)));
+    expect(r.sets.get(v6.id)).toEqual(new Set(db.flatMap((e) => e.ipv6)));
+    labels.set(eps[1]!.key, { app: 'db' });
+    im.onEndpoint(eps[1]!.key, eps[1], eps[1], { app: 'db' });
+    expect(r.sets.get(v6.id)!.has(eps[1]!.ipv6[0]!)).toBe(true);
+    im.release(v4.id);
+    const v4again = { ...v4 };
+    im.retain(v4again); // built from the IPv6 set now
+    expect(r.sets.get(v4.id)).toEqual(new Set([...db, eps[1]!].flatMap((e) => e.ipv4)));
   });
 });

@@ -84,8 +84,21 @@ const sameRules = (a: readonly IptRule[] | undefined, b: readonly IptRule[]): bo
 const RETURN_RULE: IptRule = { match: '', action: '-j RETURN' };
 const ruleText = (r: IptRule): string => `${r.match} ${r.action}`;
 
+/**
+ * Hashes already worked out, by rules array. The managers hand both IP
+ * families the same array for a chain that is the same in both (endpoint,
+ * dispatch and body chains: ~20k of the ~25k rules per family at 5,000
+ * endpoints), so the second family's costs nothing. Hash arrays are never
+ * mutated, so the two tables can share one.
+ */
+const hashed = new WeakMap<readonly IptRule[], { chain: string; hashes: string[] }>();
+
 function desiredChain(chain: string, rules: IptRule[]): DesiredChain {
-  return { rules, hashes: ruleHashes(chain, rules.map(ruleText)) };
+  const known = hashed.get(rules);
+  if (known?.chain === chain) return { rules, hashes: known.hashes };
+  const hashes = ruleHashes(chain, rules.map(ruleText));
+  hashed.set(rules, { chain, hashes });
+  return { rules, hashes };
 }
 
 /**

@@ -10,6 +10,8 @@ interface ActiveSet {
   /** selector sets: endpoints currently in the set */
   members?: Set<string>;
   match?: (labels: Record<string, string>) => boolean;
+  /** selector sets: the selector in its namespace's scope */
+  scoped?: string;
 }
 
 /**
@@ -36,15 +38,21 @@ export class IpsetManager {
       this.out.ipsets.setIpset(ref.id, 'hash:net', family, ref.nets);
       return;
     }
-    const match = this.matchers.get(scopedSelector(ref.selector, ref.namespace));
+    const scoped = scopedSelector(ref.selector, ref.namespace);
+    const match = this.matchers.get(scoped);
+    // The other family's set of the same selector holds the same endpoints:
+    // its members spare evaluating the selector on every endpoint again.
+    let sibling: Set<string> | undefined;
+    for (const a of this.active.values()) if (a.scoped === scoped) sibling = a.members;
+    const selects = sibling ? (ep: Endpoint) => sibling.has(ep.key) : (ep: Endpoint, labels: Record<string, string>) => match(labels);
     const members = new Set<string>();
     const ips: string[] = [];
     for (const [ep, labels] of this.endpoints()) {
-      if (!match(labels)) continue;
+      if (!selects(ep, labels)) continue;
       members.add(ep.key);
       ips.push(...(ref.version === 4 ? ep.ipv4 : ep.ipv6));
     }
-    this.active.set(ref.id, { ref, count: 1, members, match });
+    this.active.set(ref.id, { ref, count: 1, members, match, scoped });
     this.out.ipsets.setIpset(ref.id, 'hash:ip', family, ips);
   }
 
