@@ -168,6 +168,7 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
   }
   /** after a flush: dispatch chains follow the set of local interfaces; the path to the host, egress logging */
   finishFlush(): void {
+    this.ipsetMgr.finish();
     this.endpointMgr.finish();
     if (this.policyMgr.egressLogs !== this.egressLogs) this.writeStaticFilter();
   }

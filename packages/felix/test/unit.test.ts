@@ -637,6 +637,8 @@ describe('managers (recording desired state, no kernel)', () => {
     const v6 = { ...v4, id: ipsetName(6, 's:x'), version: 6 } as SetRef;
     im.retain(v4);
     im.retain(v6);
+    expect(r.sets.has(v4.id)).toBe(false); // filled at the end of the pass
+    im.finish();
     const db = eps.filter((e) => e.labels.app === 'db');
     expect(r.sets.get(v4.id)).toEqual(new Set(db.flatMap((e) => e.ipv4)));
     expect(r.sets.get(v6.id)).toEqual(new Set(db.flatMap((e) => e.ipv6)));
@@ -644,8 +646,14 @@ describe('managers (recording desired state, no kernel)', () => {
     im.onEndpoint(eps[1]!.key, eps[1], eps[1], { app: 'db' });
     expect(r.sets.get(v6.id)!.has(eps[1]!.ipv6[0]!)).toBe(true);
     im.release(v4.id);
-    const v4again = { ...v4 };
-    im.retain(v4again); // built from the IPv6 set now
+    im.retain({ ...v4 });
+    im.finish(); // built from the IPv6 set's members now
     expect(r.sets.get(v4.id)).toEqual(new Set([...db, eps[1]!].flatMap((e) => e.ipv4)));
+    // retained and released within one pass: never declared
+    const other = { ...v4, id: ipsetName(4, 's:y'), selector: "app == 'web'" } as SetRef;
+    im.retain(other);
+    im.release(other.id);
+    im.finish();
+    expect(r.sets.has(other.id)).toBe(false);
   });
 });

@@ -3,6 +3,7 @@ import type { DesiredState } from './tables.js';
 import type { SetRef } from '../rules/types.js';
 import { scopedSelector } from '../rules/policy.js';
 import type { Matchers } from '../calc/selectors.js';
+import type { IpVersion } from '../names.js';
 
 interface ActiveSet {
   ref: SetRef;
@@ -13,6 +14,8 @@ interface ActiveSet {
   /** selector sets: the selector in its namespace's scope */
   scoped?: string;
 }
+
+const family = (v: IpVersion): 'inet' | 'inet6' => (v === 4 ? 'inet' : 'inet6');
 
 /**
  * IP sets referenced by rendered rules. A set exists while at least one
@@ -29,31 +32,59 @@ export class IpsetManager {
     private readonly endpoints: () => Iterable<[Endpoint, Record<string, string>]>,
   ) {}
 
+  /** selector sets retained since the last finish(), which fills them */
+  private pending: ActiveSet[] = [];
+
   retain(ref: SetRef): void {
     const a = this.active.get(ref.id);
     if (a) return void a.count++;
-    const family = ref.version === 4 ? 'inet' : 'inet6';
     if (ref.kind === 'nets') {
       this.active.set(ref.id, { ref, count: 1 });
-      this.out.ipsets.setIpset(ref.id, 'hash:net', family, ref.nets);
+      this.out.ipsets.setIpset(ref.id, 'hash:net', family(ref.version), ref.nets);
       return;
     }
     const scoped = scopedSelector(ref.selector, ref.namespace);
-    const match = this.matchers.get(scoped);
-    // The other family's set of the same selector holds the same endpoints:
-    // its members spare evaluating the selector on every endpoint again.
-    let sibling: Set<string> | undefined;
-    for (const a of this.active.values()) if (a.scoped === scoped) sibling = a.members;
-    const selects = sibling ? (ep: Endpoint) => sibling.has(ep.key) : (ep: Endpoint, labels: Record<string, string>) => match(labels);
-    const members = new Set<string>();
-    const ips: string[] = [];
-    for (const [ep, labels] of this.endpoints()) {
-      if (!selects(ep, labels)) continue;
-      members.add(ep.key);
-      ips.push(...(ref.version === 4 ? ep.ipv4 : ep.ipv6));
+    const set: ActiveSet = { ref, count: 1, members: new Set(), match: this.matchers.get(scoped), scoped };
+    this.active.set(ref.id, set);
+    this.pending.push(set);
+  }
+
+  /**
+   * Fill the selector sets retained since the last call, in one pass over
+   * all endpoints: a cold start retains two sets (one per family) for every
+   * selector in a rule, so a pass per set would walk all endpoints 2×S times.
+   * Each selector is evaluated once per endpoint for both its sets, or not at
+   * all when a set of the same selector is already filled (its members are
+   * the answer). Called at the end of every calculation pass, before the
+   * dataplane is written.
+   */
+  finish(): void {
+    const todo = new Set(this.pending.filter((a) => this.active.get(a.ref.id) === a));
+    this.pending = [];
+    if (!todo.size) return;
+    const groups = new Map<string, { selects: (key: string, labels: Record<string, string>) => boolean; sets: ActiveSet[]; ips: string[][] }>();
+    for (const a of todo) {
+      let g = groups.get(a.scoped!);
+      if (!g) {
+        let filled: Set<string> | undefined;
+        for (const o of this.active.values()) if (o.scoped === a.scoped && !todo.has(o)) filled = o.members;
+        const match = a.match!;
+        g = { selects: filled ? (key) => filled.has(key) : (_key, labels) => match(labels), sets: [], ips: [] };
+        groups.set(a.scoped!, g);
+      }
+      g.sets.push(a);
+      g.ips.push([]);
     }
-    this.active.set(ref.id, { ref, count: 1, members, match, scoped });
-    this.out.ipsets.setIpset(ref.id, 'hash:ip', family, ips);
+    for (const [ep, labels] of this.endpoints()) {
+      for (const g of groups.values()) {
+        if (!g.selects(ep.key, labels)) continue;
+        g.sets.forEach((a, i) => {
+          a.members!.add(ep.key);
+          g.ips[i]!.push(...(a.ref.version === 4 ? ep.ipv4 : ep.ipv6));
+        });
+      }
+    }
+    for (const g of groups.values()) g.sets.forEach((a, i) => this.out.ipsets.setIpset(a.ref.id, 'hash:ip', family(a.ref.version), g.ips[i]!));
   }
 
   release(id: string): void {
