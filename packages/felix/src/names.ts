@@ -51,6 +51,9 @@ export const profileOutChain = (name: string): string => chainName('cali-pro-', 
 export function ipsetName(version: IpVersion, id: string): string {
   return `cali${version}0${id}`.slice(0, MAX_IPSET_NAME);
 }
+/** The `family` an ipset of this IP version is created with. */
+export const ipsetFamily = (v: IpVersion): 'inet' | 'inet6' => (v === 4 ? 'inet' : 'inet6');
+
 /** id of a content-addressed set: `s:` selector sets, `n:` net lists, `g:` shared endpoint chain groups. */
 export const hashedSetId = (kind: 's' | 'n' | 'g', content: string): string => `${kind}:${b64url(content).slice(0, 23)}`;
 

@@ -1,5 +1,5 @@
 import { hostCidr } from '@calico/libcalico/net';
-import { CHAINS, chainName, fromWorkloadChain, hashedSetId, ipsetName, toWorkloadChain, WORKLOAD_ADDRS_SET, type IpVersion, type Marks } from '../names.js';
+import { CHAINS, chainName, fromWorkloadChain, hashedSetId, ipsetFamily, ipsetName, toWorkloadChain, WORKLOAD_ADDRS_SET, type IpVersion, type Marks } from '../names.js';
 import { DispatchTree, groupDispatchChains, partitionPoint } from '../rules/dispatch.js';
 import { bodyChains, endpointChains, type EndpointPolicies } from '../rules/endpoint.js';
 import type { Chain } from '../rules/types.js';
@@ -41,7 +41,6 @@ function interfaceSysctls(ep: Endpoint, ipv6: boolean): [string, string][] {
 }
 
 const ANY: Record<IpVersion, string> = { 4: '0.0.0.0/0', 6: '::/0' };
-const family = (v: IpVersion) => (v === 4 ? 'inet' : 'inet6');
 
 /**
  * Local workload endpoints: their endpoint chains, the dispatch chains that
@@ -86,7 +85,7 @@ export class EndpointManager {
     private readonly marks: Marks,
     private readonly shared = false,
   ) {
-    if (shared) for (const v of out.versions) out.ipsets.setIpset(ipsetName(v, WORKLOAD_ADDRS_SET), 'hash:net,iface', family(v), []);
+    if (shared) for (const v of out.versions) out.ipsets.setIpset(ipsetName(v, WORKLOAD_ADDRS_SET), 'hash:net,iface', ipsetFamily(v), []);
   }
 
   get count(): number {
@@ -208,7 +207,7 @@ export class EndpointManager {
       // The same for both families: built once (and so hashed once, see desiredChain).
       const body = bodyChains(g, pols, this.marks);
       for (const v of this.out.versions) {
-        if (g.sets) this.out.ipsets.setIpset(g.sets[v], 'hash:net,iface', family(v), []);
+        if (g.sets) this.out.ipsets.setIpset(g.sets[v], 'hash:net,iface', ipsetFamily(v), []);
         for (const c of body) this.out.filter[v].setChain(c.name, c.rules);
       }
       // Shared: the dispatch has a rule per group.

@@ -3,7 +3,7 @@ import type { DesiredState } from './tables.js';
 import type { SetRef } from '../rules/types.js';
 import { scopedSelector } from '../rules/policy.js';
 import type { Matchers } from '../calc/selectors.js';
-import type { IpVersion } from '../names.js';
+import { ipsetFamily } from '../names.js';
 
 interface ActiveSet {
   ref: SetRef;
@@ -14,8 +14,6 @@ interface ActiveSet {
   /** selector sets: the selector in its namespace's scope */
   scoped?: string;
 }
-
-const family = (v: IpVersion): 'inet' | 'inet6' => (v === 4 ? 'inet' : 'inet6');
 
 /**
  * IP sets referenced by rendered rules. A set exists while at least one
@@ -40,7 +38,7 @@ export class IpsetManager {
     if (a) return void a.count++;
     if (ref.kind === 'nets') {
       this.active.set(ref.id, { ref, count: 1 });
-      this.out.ipsets.setIpset(ref.id, 'hash:net', family(ref.version), ref.nets);
+      this.out.ipsets.setIpset(ref.id, 'hash:net', ipsetFamily(ref.version), ref.nets);
       return;
     }
     const scoped = scopedSelector(ref.selector, ref.namespace);
@@ -62,29 +60,29 @@ export class IpsetManager {
     const todo = new Set(this.pending.filter((a) => this.active.get(a.ref.id) === a));
     this.pending = [];
     if (!todo.size) return;
-    const groups = new Map<string, { selects: (key: string, labels: Record<string, string>) => boolean; sets: ActiveSet[]; ips: string[][] }>();
+    // Per selector: how to tell its endpoints, and its new sets with the addresses they get.
+    const groups = new Map<string, { selects: (key: string, labels: Record<string, string>) => boolean; sets: { set: ActiveSet; ips: string[] }[] }>();
     for (const a of todo) {
       let g = groups.get(a.scoped!);
       if (!g) {
         let filled: Set<string> | undefined;
         for (const o of this.active.values()) if (o.scoped === a.scoped && !todo.has(o)) filled = o.members;
         const match = a.match!;
-        g = { selects: filled ? (key) => filled.has(key) : (_key, labels) => match(labels), sets: [], ips: [] };
+        g = { selects: filled ? (key) => filled.has(key) : (_key, labels) => match(labels), sets: [] };
         groups.set(a.scoped!, g);
       }
-      g.sets.push(a);
-      g.ips.push([]);
+      g.sets.push({ set: a, ips: [] });
     }
     for (const [ep, labels] of this.endpoints()) {
       for (const g of groups.values()) {
         if (!g.selects(ep.key, labels)) continue;
-        g.sets.forEach((a, i) => {
-          a.members!.add(ep.key);
-          g.ips[i]!.push(...(a.ref.version === 4 ? ep.ipv4 : ep.ipv6));
-        });
+        for (const { set, ips } of g.sets) {
+          set.members!.add(ep.key);
+          ips.push(...(set.ref.version === 4 ? ep.ipv4 : ep.ipv6));
+        }
       }
     }
-    for (const g of groups.values()) g.sets.forEach((a, i) => this.out.ipsets.setIpset(a.ref.id, 'hash:ip', family(a.ref.version), g.ips[i]!));
+    for (const g of groups.values()) for (const { set, ips } of g.sets) this.out.ipsets.setIpset(set.ref.id, 'hash:ip', ipsetFamily(set.ref.version), ips);
   }
 
   release(id: string): void {

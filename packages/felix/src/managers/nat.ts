@@ -1,4 +1,4 @@
-import { ALL_POOLS_SET, ipsetName, MASQ_POOLS_SET } from '../names.js';
+import { ALL_POOLS_SET, ipsetFamily, ipsetName, MASQ_POOLS_SET } from '../names.js';
 import { NAT_HOOKS, natChains } from '../rules/static.js';
 import { rule } from '../rules/types.js';
 import type { Pool } from '../calc/model.js';
@@ -15,13 +15,12 @@ export class NatManager {
   update(pools: Iterable<Pool>, natOutgoingAddress: string): void {
     const list = [...pools];
     for (const v of this.out.versions) {
-      const family = v === 4 ? 'inet' : 'inet6';
       const mine = list.filter((p) => p.cidr.includes(':') === (v === 6));
       const all = ipsetName(v, ALL_POOLS_SET);
       const masq = ipsetName(v, MASQ_POOLS_SET);
       const masqCidrs = mine.filter((p) => p.natOutgoing && !p.disabled).map((p) => p.cidr);
-      this.out.ipsets.setIpset(all, 'hash:net', family, mine.map((p) => p.cidr));
-      this.out.ipsets.setIpset(masq, 'hash:net', family, masqCidrs);
+      this.out.ipsets.setIpset(all, 'hash:net', ipsetFamily(v), mine.map((p) => p.cidr));
+      this.out.ipsets.setIpset(masq, 'hash:net', ipsetFamily(v), masqCidrs);
       const snatTo = v === 4 ? natOutgoingAddress : '';
       for (const c of natChains(masqCidrs.length ? masq : undefined, all, snatTo)) this.out.nat[v].setChain(c.name, c.rules);
       for (const [hook, chain] of Object.entries(NAT_HOOKS)) this.out.nat[v].setInsertions(hook, [rule('', `-j ${chain}`)]);
