@@ -5,7 +5,7 @@ import { IptablesTable, type Backend } from './drivers/iptables.js';
 import { IpsetsDriver } from './drivers/ipsets.js';
 import type { Metrics } from './drivers/metrics.js';
 import { RouteTable } from './drivers/routes.js';
-import { ShellRunner, type Runner } from './drivers/runner.js';
+import { RestoreSessions, type Runner } from './drivers/runner.js';
 import type { Spawner } from './drivers/spawner.js';
 import { Sysctls } from './drivers/sysctls.js';
 import type { CalcSink } from './calc/calculator.js';
@@ -54,8 +54,8 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
   /** long-running `ip -batch` and `ipset` that the route and set drivers write through */
   private readonly ipBatch: IpBatch;
   private readonly ipsetBatch: IpsetBatch;
-  /** iptables-nft-restore --noflush run from a long-running shell (see ShellRunner) */
-  private readonly shell: ShellRunner;
+  /** long-running iptables-nft-restore --noflush per family that small changes are written to (see RestoreSessions) */
+  private readonly restores: RestoreSessions;
   private readonly m: ReturnType<typeof dataplaneMetrics>;
 
   constructor(private readonly deps: DataplaneDeps) {
@@ -63,14 +63,14 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
     this.config = config;
     this.ipBatch = new IpBatch(deps.spawner);
     this.ipsetBatch = new IpsetBatch(deps.spawner);
-    this.shell = new ShellRunner(deps.spawner, run);
+    this.restores = new RestoreSessions(deps.spawner, run);
     this.marks = marksFromMask(config.iptablesMarkMask);
     const m = (this.m = dataplaneMetrics(deps.metrics));
     const versions: IpVersion[] = config.ipv6Support ? [4, 6] : [4];
     const tableCounters = { restore: () => (m.restores(), m.writes()), save: m.saves, rulesWritten: m.rules };
     // nft: deletions wait for a tidy pass (see IptablesTable.apply).
     const nft = backend === 'nft';
-    const restoreRun = nft ? this.shell.run : run;
+    const restoreRun = nft ? this.restores.run : run;
     const table = (name: string, v: IpVersion) =>
       new IptablesTable(name, v, backend, restoreRun, tableCounters, log.child({ table: `${name}${v}` }), config.chainInsertMode, nft);
     this.out = {
@@ -108,7 +108,7 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
   close(): void {
     this.ipBatch.close();
     this.ipsetBatch.close();
-    this.shell.close();
+    this.restores.close();
   }
 
   /** Settings that can change live (the others need a restart: see RESTART_PARAMS). */
@@ -207,7 +207,10 @@ export class Dataplane implements Omit<CalcSink, 'configChanged'> {
 
   /** Re-read part of the kernel on the next apply and repair what drifted. */
   refresh(kind: RefreshKind): void {
-    if (kind === 'iptables') for (const t of this.tables) t.invalidate();
+    if (kind === 'iptables') {
+      for (const t of this.tables) t.invalidate();
+      this.restores.close(); // the repair starts from a fresh read, in new sessions
+    }
     else if (kind === 'ipsets') this.out.ipsets.invalidate();
     else (this.out.routes.invalidate(), this.out.sysctls.invalidate());
   }

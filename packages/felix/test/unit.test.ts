@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { IptablesTable, parseSave } from '@calico/felix/drivers/iptables';
-import { helperRunner, ShellRunner } from '@calico/felix/drivers/runner';
+import { helperRunner, RestoreSessions } from '@calico/felix/drivers/runner';
 import { Spawner } from '@calico/felix/drivers/spawner';
 import { IpBatch } from '@calico/felix/drivers/coprocess';
 import { resolveConfig } from '@calico/felix/config';
@@ -393,23 +393,52 @@ describe('spawner (programs started by the helper process)', () => {
     }
   });
 
-  it('passes the input to a --noflush command verbatim through a long-running shell, with its exit code and output', async () => {
-    const r = new ShellRunner(spawner, run);
+  it('writes small --noflush restores to one long-running restore per command line, which a failure or another restore replaces', async () => {
+    // A stand-in for iptables-nft-restore: logs "<pid> <line>" for each line it reads, answers
+    // the marker's `-S OUTPUT` with a listing (policy first), and exits on a line FAIL the way
+    // iptables-restore does, numbering lines from its own start.
+    const dir = mkdtempSync(join(tmpdir(), 'fx-restore-'));
+    const tool = join(dir, 'fake-restore');
+    const log = join(dir, 'log');
+    writeFileSync(
+      tool,
+      `#!/bin/sh\nn=0\nwhile IFS= read -r l; do\n  n=$((n+1))\n  echo "$$ $l" >> ${log}\n  case "$l" in\n` +
+        `    FAIL) echo "fake-restore: line $n failed: bad"; exit 1;;\n` +
+        `    "-S OUTPUT") echo "-P OUTPUT ACCEPT"; echo "-A OUTPUT -j cali-OUTPUT";;\n` +
+        `  esac\ndone\n`,
+      { mode: 0o755 },
+    );
+    const pids = () => new Set(readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ')[0]));
+    const r = new RestoreSessions(spawner, run);
     try {
-      // `--noflush` is $0 here: what routes the command through the shell.
-      const echo = ['sh', '-c', 'cat; exit 3', '--noflush'];
       const input = "*filter\n-A x -m comment --comment \"cali:a'b$HOME`id`\" -j ACCEPT\nCOMMIT\n";
-      const res = await r.run(echo, input, true);
-      expect(res.code).toBe(3);
-      expect(res.stderr).toBe(input.trim());
-      await expect(r.run(echo, 'x\n')).rejects.toThrow(/exit|3/);
-      // the same shell serves the next command; an empty input works too
-      expect((await r.run(['sh', '-c', 'cat', '--noflush'], ['a\n', 'b\n'])).stderr).toBe('a\nb');
-      expect((await r.run(['sh', '-c', 'cat', '--noflush'], '')).code).toBe(0);
+      expect(await r.run([tool, '--noflush'], input)).toEqual({ code: 0, stdout: '', stderr: '' });
+      await r.run([tool, '--noflush'], ['*filter\n', 'COMMIT\n']);
+      // (each answer comes once `-S OUTPUT` is read: the marker's COMMIT may be read after it)
+      const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.slice(l.indexOf(' ') + 1));
+      expect(lines.slice(0, 10)).toEqual([...input.trim().split('\n'), '*filter', '-S OUTPUT', 'COMMIT', '*filter', 'COMMIT', '*filter', '-S OUTPUT']);
+      expect(pids().size).toBe(1); // both changes went to the same process
+      // A failing block: the error names the line of this input (the session had read 11 before it).
+      const failed = await r.run([tool, '--noflush'], '*filter\nFAIL\nCOMMIT\n', true);
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toMatch(/line 2 failed: bad/);
+      // The next change gets a new process, and so does the one after it.
+      await expect(r.run([tool, '--noflush'], 'FAIL\n')).rejects.toThrow(/line 1 failed/);
+      await r.run([tool, '--noflush'], 'COMMIT\n');
+      expect(pids().size).toBe(3);
+      // A restore without --noflush (a whole load), or a big one, runs on its own and retires the sessions.
+      await r.run([tool], 'COMMIT\n');
+      await r.run([tool, '--noflush'], 'COMMIT\n');
+      expect(pids().size).toBe(5);
+      const big = Array.from({ length: 1500 }, (_, i) => `-A x ${i}\n`);
+      expect((await r.run([tool, '--noflush'], big)).code).toBe(0);
+      await r.run([tool, '--noflush'], 'COMMIT\n');
+      expect(pids().size).toBe(7);
       // anything else goes to the other runner
       expect((await r.run(['echo', 'direct'])).stdout).toBe('direct\n');
     } finally {
       r.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

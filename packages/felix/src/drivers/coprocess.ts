@@ -10,12 +10,18 @@ import type { Spawned, Spawner } from './spawner.js';
  * serialised. If the tool dies, the batch in
  * flight fails and the next one starts a new process.
  */
+/** The tool exited during a batch: what it printed for that batch, and the number of lines it had read before. */
+export interface CoprocessExit extends Error {
+  output?: string;
+  firstLine?: number;
+}
+
 export class Coprocess {
   private child?: Pick<Spawned, 'io' | 'kill'>;
   private out = '';
   /** lines written to the current process (ip numbers its errors by line) */
   private lines = 0;
-  private waiter?: { done: (out: string) => boolean; resolve: (out: string) => void; reject: (e: Error) => void };
+  private waiter?: { done: (out: string) => boolean; resolve: (out: string) => void; reject: (e: Error) => void; firstLine: number };
   private queue: Promise<unknown> = Promise.resolve();
 
   /** `greeting`: what the tool prints once at start (ipset's first prompt), skipped. */
@@ -39,6 +45,8 @@ export class Coprocess {
 
   private async exchange(lines: string[], done: (out: string) => boolean, marker?: string): Promise<{ out: string; firstLine: number }> {
     const io = await this.start();
+    // Output that arrived between batches answers none of them (the tail of a listing).
+    this.out = '';
     const firstLine = this.lines;
     const input = [...lines, ...(marker ? [marker] : [])];
     this.lines += input.length;
@@ -49,6 +57,7 @@ export class Coprocess {
       }, this.timeoutMs);
       this.waiter = {
         done,
+        firstLine,
         resolve: (o) => (clearTimeout(timer), resolve(o)),
         reject: (e) => (clearTimeout(timer), reject(e)),
       };
@@ -68,8 +77,10 @@ export class Coprocess {
       this.child = undefined;
       const w = this.waiter;
       this.waiter = undefined;
+      const output = this.out.trim();
       this.out = '';
-      w?.reject(new Error(`${this.argv.join(' ')} exited (${why})`));
+      const e: CoprocessExit = new Error(`${this.argv.join(' ')} exited (${why})${output ? `: ${output}` : ''}`);
+      w?.reject(Object.assign(e, { output, firstLine: w.firstLine }));
     };
     child.ended.then(
       (e) => gone(String(e.code)),

@@ -176,9 +176,29 @@ export class IpsetsDriver {
     const gone = [...kernel.keys()].filter((n) => !this.desired.has(n));
     for (const n of this.dirty) if (!this.desired.has(n)) this.dirty.delete(n);
     if (!gone.length) return;
-    await this.restore(gone.map((n) => `destroy ${n}`));
-    for (const n of gone) kernel.delete(n);
+    for (const n of gone) {
+      await this.destroy(n);
+      kernel.delete(n);
+    }
     this.log.debug({ sets: gone }, 'removed ipsets');
+  }
+
+  /**
+   * Destroy one set. nf_tables lets go of a deleted rule's set a moment after
+   * the commit has returned (after an RCU grace period): a set whose last
+   * rule was just deleted can still be "in use". That is waited out, briefly.
+   */
+  private async destroy(name: string): Promise<void> {
+    const kernel = this.kernel;
+    for (let wait = 5; ; wait *= 2) {
+      try {
+        return await this.restore([`destroy ${name}`]);
+      } catch (e) {
+        if (!/in use by a kernel component/.test((e as Error).message) || wait > 160) throw e;
+        this.kernel = kernel; // (restore() forgot it, but the failed line changed nothing)
+      }
+      await new Promise((r) => setTimeout(r, wait));
+    }
   }
 
   get pending(): boolean {

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { ExecError, type ExecResult } from '@calico/libcalico';
-import { Coprocess } from './coprocess.js';
+import { Coprocess, type CoprocessExit } from './coprocess.js';
 import { readLines, type Spawner } from './spawner.js';
 
 /**
@@ -77,21 +77,32 @@ function* coalesce(chunks: Iterable<string>): Generator<string> {
   if (size) yield parts.join('');
 }
 
-const HEREDOC_END = 'CALICO_INPUT_END';
-const DONE = /(?:^|\n)calico-done (\d+)\n/;
-const quote = (w: string): string => `'${w.replace(/'/g, `'\\''`)}'`;
+/** The marker block: `-S OUTPUT` prints `-P OUTPUT <policy>` first, once every block before it is committed. */
+const MARKER = ['*filter', '-S OUTPUT', 'COMMIT'];
+const MARKED = /^-P OUTPUT \S+$/m;
+/** Inputs above this many lines (a cold start's, a big policy's) go to a restore of their own. */
+const SESSION_MAX_LINES = 1000;
 
 /**
- * Runs commands like `run`, but `--noflush` restores (each change after the
- * cold start) go through a long-running `sh`, one per command line (so IPv4
- * and IPv6 still run side by side), their input passed as a here-document
- * on the shell's stdin: felix writes the input at once and the shell's fork
- * starts right away, where a program started by the helper waits for a
- * round trip with it and for its other starts (~10 ms more per change,
- * measured). The shells themselves are started by the helper.
+ * Runs commands like `run`, but each small `--noflush` restore (the changes
+ * after the cold start) is written to a long-running `iptables-nft-restore
+ * --noflush` of its command line (so IPv4 and IPv6 still run side by side).
+ * It commits each block as its COMMIT line arrives, and the marker block
+ * after the change answers once the change is in; a block that fails makes
+ * it exit with the error, and the next change starts a new one. This saves
+ * a process start and the read of the ruleset into a new cache per change:
+ * a 10-rule chain in both families at once took 9.4 ms against 32 ms at
+ * 1,000 endpoints and 31 against 53 ms at 5,000 (2026-12-03).
+ *
+ * A session's cache follows its own commits, and iptables-nft rebuilds it
+ * when the kernel refuses a batch built on an older generation (another
+ * writer committed in between: the other family, an operator). Big inputs
+ * run as processes of their own (under load, a 10k-rule change in several
+ * transactions through a session once never answered); any restore run that
+ * way retires the sessions, as does every iptables refresh (close()).
  */
-export class ShellRunner {
-  private readonly shells = new Map<string, Coprocess>();
+export class RestoreSessions {
+  private readonly sessions = new Map<string, Coprocess>();
 
   constructor(
     private readonly spawner: Spawner,
@@ -99,21 +110,31 @@ export class ShellRunner {
   ) {}
 
   readonly run: Runner = async (cmd, input, allowFail, onLine) => {
-    if (input === undefined || onLine || !cmd.includes('--noflush')) return this.other(cmd, input, allowFail, onLine);
+    const text = typeof input === 'string' ? input : input === undefined ? undefined : [...input].join('');
+    const lines = text?.replace(/\n$/, '').split('\n');
+    if (!lines || onLine || !cmd.includes('--noflush') || lines.length > SESSION_MAX_LINES) {
+      // Another restore makes the sessions' caches older than the kernel: start afresh after it.
+      if (cmd[0]!.endsWith('-restore')) this.close();
+      return this.other(cmd, text, allowFail, onLine);
+    }
     const key = cmd.join(' ');
-    let sh = this.shells.get(key);
-    if (!sh) this.shells.set(key, (sh = new Coprocess(this.spawner, ['sh'])));
-    const body = (typeof input === 'string' ? input : [...input].join('')).replace(/\n$/, '');
-    const lines = [`${cmd.map(quote).join(' ')} 2>&1 <<'${HEREDOC_END}'`, ...(body ? [body] : []), HEREDOC_END];
-    const { out } = await sh.send(lines, (o) => DONE.test(o), 'echo "calico-done $?"');
-    const m = DONE.exec(out)!;
-    const result = { code: Number(m[1]), stdout: '', stderr: out.slice(0, m.index).trim() };
-    if (result.code !== 0 && !allowFail) throw new ExecError(cmd, result);
-    return result;
+    let session = this.sessions.get(key);
+    if (!session) this.sessions.set(key, (session = new Coprocess(this.spawner, cmd)));
+    try {
+      await session.send([...lines, ...MARKER], (o) => MARKED.test(o));
+      return { code: 0, stdout: '', stderr: '' };
+    } catch (e) {
+      // iptables-restore numbers the failing line from the session's start: from this input's here.
+      const { output = (e as Error).message, firstLine = 0 } = e as CoprocessExit;
+      const stderr = output.replace(/line (\d+) failed/g, (_, n: string) => `line ${Number(n) - firstLine} failed`);
+      const result = { code: 1, stdout: '', stderr };
+      if (!allowFail) throw new ExecError(cmd, result);
+      return result;
+    }
   };
 
   close(): void {
-    for (const sh of this.shells.values()) sh.close();
-    this.shells.clear();
+    for (const s of this.sessions.values()) s.close();
+    this.sessions.clear();
   }
 }
