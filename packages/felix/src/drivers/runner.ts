@@ -88,8 +88,7 @@ const SESSION_TIMEOUT_MS = 5000;
 /**
  * Runs commands like `run`, but each small `--noflush` restore (the changes
  * after the cold start) is written to a long-running `iptables-nft-restore
- * --noflush` of its command line (so IPv4 and IPv6 still run side by side).
- * It commits each block as its COMMIT line arrives, and the marker block
+ * --noflush` of its command line (one per family). It commits each block as its COMMIT line arrives, and the marker block
  * after the change answers once the change is in; a block that fails makes
  * it exit with the error, and the next change starts a new one. This saves
  * a process start and the read of the ruleset into a new cache per change:
@@ -119,13 +118,16 @@ export class RestoreSessions {
   ) {}
 
   readonly run: Runner = async (cmd, input, allowFail, onLine) => {
-    const text = typeof input === 'string' ? input : input === undefined ? undefined : [...input].join('');
-    const lines = text?.replace(/\n$/, '').split('\n');
-    if (!lines || onLine || !cmd.includes('--noflush') || lines.length > SESSION_MAX_LINES) {
+    const direct = (input?: string | Iterable<string>) => {
       // Another restore makes the sessions' caches older than the kernel: start afresh after it.
       if (cmd[0]!.endsWith('-restore')) this.close();
-      return this.other(cmd, text, allowFail, onLine);
-    }
+      return this.other(cmd, input, allowFail, onLine);
+    };
+    // (a whole load's input stays a stream of chunks)
+    if (input === undefined || onLine || !cmd.includes('--noflush')) return direct(input);
+    const text = typeof input === 'string' ? input : [...input].join('');
+    const lines = text.replace(/\n$/, '').split('\n');
+    if (lines.length > SESSION_MAX_LINES) return direct(text);
     const key = cmd.join(' ');
     let session = this.sessions.get(key);
     if (!session) this.sessions.set(key, (session = new Coprocess(this.spawner, cmd, '', SESSION_TIMEOUT_MS)));
