@@ -1,21 +1,21 @@
 import type { Socket } from 'node:net';
 import type { Spawned, Spawner } from './spawner.js';
 
-/**
- * A long-running tool that reads commands on stdin and runs each as soon as
- * its line arrives (`ip -batch -`, `ipset -`). A small batch then costs a pipe
- * write instead of a process start (~5 ms on the lab machines, most of a
- * one-route change). felix's helper starts it (see Spawner). stdout and
- * stderr come back merged, in order, unbuffered (`stdbuf -o0`); batches are
- * serialised. If the tool dies, the batch in
- * flight fails and the next one starts a new process.
- */
 /** The tool exited during a batch: what it printed for that batch, and the number of lines it had read before. */
 export interface CoprocessExit extends Error {
   output?: string;
   firstLine?: number;
 }
 
+/**
+ * A long-running tool that reads commands on stdin and runs each as soon as
+ * its line arrives (`ip -batch -`, `ipset -`, `iptables-nft-restore --noflush`). A small batch then costs a pipe
+ * write instead of a process start (~5 ms on the lab machines, most of a
+ * one-route change). felix's helper starts it (see Spawner). stdout and
+ * stderr come back merged, in order, unbuffered (`stdbuf -o0`); batches are
+ * serialised. If the tool dies, the batch in
+ * flight fails and the next one starts a new process.
+ */
 export class Coprocess {
   private child?: Pick<Spawned, 'io' | 'kill'>;
   private out = '';

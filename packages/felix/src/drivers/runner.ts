@@ -88,9 +88,10 @@ const SESSION_TIMEOUT_MS = 5000;
 /**
  * Runs commands like `run`, but each small `--noflush` restore (the changes
  * after the cold start) is written to a long-running `iptables-nft-restore
- * --noflush` of its command line (one per family). It commits each block as its COMMIT line arrives, and the marker block
- * after the change answers once the change is in; a block that fails makes
- * it exit with the error, and the next change starts a new one. This saves
+ * --noflush` of its command line (one per family). It commits each block as
+ * its COMMIT line arrives, and the marker block after the change answers
+ * once the change is in; a block that fails makes it exit with the error,
+ * and the next change starts a new one. This saves
  * a process start and the read of the ruleset into a new cache per change:
  * a 10-rule chain in both families at once took 9.4 ms against 32 ms at
  * 1,000 endpoints and 31 against 53 ms at 5,000 (2026-12-03).
