@@ -221,6 +221,33 @@ export function felixSuite(shared: boolean): void {
       await allowed(() => lab.connect(w1, 'tcp', '198.19.1.2', 8080), 'tcp 8080 once p-big is gone');
     });
 
+    it('keeps applying its changes while another program writes to the same tables, and leaves that program\'s rules alone', async () => {
+      // felix writes small changes through a long-running iptables-nft-restore per family,
+      // whose view of the ruleset must follow what others commit in between.
+      const ipt = (args: string[]) => lab.hostRun(['iptables-nft', ...args]);
+      for (let k = 0; k < 4; k++) {
+        await ipt(['-N', `other-${k}`]);
+        await ipt(['-A', `other-${k}`, '-m', 'comment', '--comment', `other ${k}`, '-j', 'RETURN']);
+        await ipt(['-I', 'FORWARD', String(k + 1), '-j', `other-${k}`]);
+        const deny = k % 2 === 0;
+        await gnp('p-toggle', { order: 0, selector: "role == 'server'", types: ['Ingress'], ingress: [{ action: deny ? 'Deny' : 'Allow', protocol: 'TCP', destination: { ports: [9090] } }, { action: 'Allow' }] });
+        if (deny) await blocked(() => lab.connect(w1, 'tcp', '198.19.1.2', 9090), `tcp 9090 after change ${k}`);
+        else await allowed(() => lab.connect(w1, 'tcp', '198.19.1.2', 9090), `tcp 9090 after change ${k}`);
+      }
+      const save = await filterSave();
+      for (let k = 0; k < 4; k++) {
+        expect(save).toContain(`-A other-${k} -m comment --comment "other ${k}" -j RETURN`);
+        expect(save).toContain(`-A FORWARD -j other-${k}`);
+      }
+      await clearPolicies();
+      for (let k = 0; k < 4; k++) {
+        await ipt(['-D', 'FORWARD', '-j', `other-${k}`]);
+        await ipt(['-F', `other-${k}`]);
+        await ipt(['-X', `other-${k}`]);
+      }
+      await allowed(() => lab.ping(w1, '198.19.1.2'), 'ping once the policies are gone');
+    });
+
     it('profile labels (tags) can be selected', async () => {
       await lab.put('Profile', 'members', { labelsToApply: { members: '' }, ingress: [{ action: 'Allow', source: { selector: 'has(members)' } }], egress: [{ action: 'Allow' }] });
       await lab.putEndpoint(w2, ['members'], { role: 'server' });
