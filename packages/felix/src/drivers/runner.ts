@@ -147,8 +147,14 @@ export class RestoreSessions {
     }
   };
 
+  /**
+   * Retire the sessions: later changes start new ones. A change already
+   * written to one (the other family's, while a refresh or a big restore comes
+   * in) is let finish first, not failed by a kill.
+   */
   close(): void {
-    for (const s of this.sessions.values()) s.close();
+    const retired = [...this.sessions.values()];
     this.sessions.clear();
+    if (retired.length) void this.turn.then(() => retired.forEach((s) => s.close()));
   }
 }
