@@ -2,7 +2,7 @@
 // network namespaces. One host, three workloads; felix runs as a child process.
 // The same suite runs for both endpoint chain layouts (felix.test.ts,
 // felix-shared.test.ts): per endpoint (Calico's) and shared (FELIX_SHAREDENDPOINTCHAINS).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, RES, eventually, sleep, startUnixEtcd, type UnixEtcd, type Workload } from './helpers.js';
 import { inNs } from '../../../test/helpers/netns.js';
 
@@ -62,6 +62,12 @@ export function felixSuite(shared: boolean): void {
     await lab.putEndpoint(w2, ['open'], { role: 'server' });
     await lab.startFelix(modeEnv);
     await lab.waitReady();
+  });
+
+  // Tests build on the policies earlier ones leave; one that failed half-way clears its own
+  // so the ones after it do not fail for the wrong reason.
+  afterEach(async ({ task }) => {
+    if (task.result?.state === 'fail') await clearPolicies();
   });
 
   afterAll(async () => {
@@ -225,25 +231,29 @@ export function felixSuite(shared: boolean): void {
       // felix writes small changes through a long-running iptables-nft-restore per family,
       // whose view of the ruleset must follow what others commit in between.
       const ipt = (args: string[]) => lab.hostRun(['iptables-nft', ...args]);
-      for (let k = 0; k < 4; k++) {
-        await ipt(['-N', `other-${k}`]);
-        await ipt(['-A', `other-${k}`, '-m', 'comment', '--comment', `other ${k}`, '-j', 'RETURN']);
-        await ipt(['-I', 'FORWARD', String(k + 1), '-j', `other-${k}`]);
-        const deny = k % 2 === 0;
-        await gnp('p-toggle', { order: 0, selector: "role == 'server'", types: ['Ingress'], ingress: [{ action: deny ? 'Deny' : 'Allow', protocol: 'TCP', destination: { ports: [9090] } }, { action: 'Allow' }] });
-        if (deny) await blocked(() => lab.connect(w1, 'tcp', '198.19.1.2', 9090), `tcp 9090 after change ${k}`);
-        else await allowed(() => lab.connect(w1, 'tcp', '198.19.1.2', 9090), `tcp 9090 after change ${k}`);
-      }
-      const save = await filterSave();
-      for (let k = 0; k < 4; k++) {
-        expect(save).toContain(`-A other-${k} -m comment --comment "other ${k}" -j RETURN`);
-        expect(save).toContain(`-A FORWARD -j other-${k}`);
-      }
-      await clearPolicies();
-      for (let k = 0; k < 4; k++) {
-        await ipt(['-D', 'FORWARD', '-j', `other-${k}`]);
-        await ipt(['-F', `other-${k}`]);
-        await ipt(['-X', `other-${k}`]);
+      try {
+        for (let k = 0; k < 4; k++) {
+          await ipt(['-N', `other-${k}`]);
+          await ipt(['-A', `other-${k}`, '-m', 'comment', '--comment', `other ${k}`, '-j', 'RETURN']);
+          await ipt(['-I', 'FORWARD', '1', '-j', `other-${k}`]); // felix's hook is no longer first
+          const deny = k % 2 === 0;
+          await gnp('p-toggle', { order: 0, selector: "role == 'server'", types: ['Ingress'], ingress: [{ action: deny ? 'Deny' : 'Allow', protocol: 'TCP', destination: { ports: [9090] } }, { action: 'Allow' }] });
+          if (deny) await blocked(() => lab.connect(w1, 'tcp', '198.19.1.2', 9090), `tcp 9090 after change ${k}`);
+          else await allowed(() => lab.connect(w1, 'tcp', '198.19.1.2', 9090), `tcp 9090 after change ${k}`);
+        }
+        // A refresh (every 2 s here) re-reads the table and moves felix's hook back to the top,
+        // deleting it by value: positions read before others inserted theirs would hit their rules.
+        const order = /^-A FORWARD .*-j cali-FORWARD\n-A FORWARD -j other-3\n-A FORWARD -j other-2\n-A FORWARD -j other-1\n-A FORWARD -j other-0$/m;
+        await eventually(async () => order.test(await filterSave()), 'felix hook first, then the other rules in their order');
+        const save = await filterSave();
+        for (let k = 0; k < 4; k++) expect(save).toContain(`-A other-${k} -m comment --comment "other ${k}" -j RETURN`);
+      } finally {
+        await clearPolicies();
+        for (let k = 0; k < 4; k++) {
+          await ipt(['-D', 'FORWARD', '-j', `other-${k}`]);
+          await ipt(['-F', `other-${k}`]);
+          await ipt(['-X', `other-${k}`]);
+        }
       }
       await allowed(() => lab.ping(w1, '198.19.1.2'), 'ping once the policies are gone');
     });
@@ -378,13 +388,16 @@ export function felixSuite(shared: boolean): void {
     it('keeps traffic flowing while etcd is down, and applies changes made after it is back', async () => {
       await lab.settle();
       await etcd.kill();
-      await sleep(1500);
-      expect(await lab.ping(w1, '198.19.1.2')).toBe(true);
-      expect(await lab.connect(w1, 'tcp', '198.19.1.2', 8080)).toBe(true);
-      expect(lab.felix?.exitCode).toBeNull();
-      await sleep(2500); // a refresh happens meanwhile: still nothing removed
-      expect(await lab.ping(w1, '198.19.1.2')).toBe(true);
-      await etcd.restart();
+      try {
+        await sleep(1500);
+        expect(await lab.ping(w1, '198.19.1.2')).toBe(true);
+        expect(await lab.connect(w1, 'tcp', '198.19.1.2', 8080)).toBe(true);
+        expect(lab.felix?.exitCode).toBeNull();
+        await sleep(2500); // a refresh happens meanwhile: still nothing removed
+        expect(await lab.ping(w1, '198.19.1.2')).toBe(true);
+      } finally {
+        await etcd.restart();
+      }
       await gnp('p-after', { order: 1, selector: "role == 'server'", ingress: [{ action: 'Deny', protocol: 'ICMP' }, { action: 'Allow' }] });
       await blocked(() => lab.ping(w1, '198.19.1.2'), 'ping under a policy written after the outage');
       await clearPolicies();

@@ -262,10 +262,20 @@ describe('iptables driver', () => {
     f.table.setInsertions('INPUT', [{ match: '', action: '-j cali-x' }]);
     expect(await f.table.apply()).toBe(true);
     expect(f.restores).toHaveLength(1);
-    expect(f.restores[0]).toMatch(/^\*filter\n:cali-old - \[0:0\]\n-D INPUT 2\n/);
+    // our rule in a built-in chain goes by value: others may have moved it since the read
+    expect(f.restores[0]).toMatch(/^\*filter\n:cali-old - \[0:0\]\n-D INPUT -m comment --comment "cali:0000000000000000" -j cali-x\n/);
     expect(f.restores[0]).toMatch(/-A cali-x -p tcp .*-j ACCEPT\n-I INPUT 1 .*-j cali-x\n-X cali-old\nCOMMIT\n$/);
     expect(f.table.needsCleanup).toBe(false);
     expect(await f.table.apply()).toBe(false);
+  });
+  it('deletes the hooks it wrote itself by value when they change', async () => {
+    const f = fakeIptables('*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n');
+    f.table.setInsertions('INPUT', [{ match: '-i cali+', action: '-j cali-x' }]);
+    await f.table.apply();
+    const hook = /^-I INPUT 1 (.*)$/m.exec(f.restores[0]!)![1];
+    f.table.setInsertions('INPUT', [{ match: '', action: '-j cali-y' }]);
+    await f.table.apply();
+    expect(f.restores[1]!.split('\n')).toEqual(['*filter', `-D INPUT ${hook}`, expect.stringMatching(/^-I INPUT 1 .*-j cali-y$/), 'COMMIT', '']);
   });
   it('with deferDeletes, leaves the removals to cleanup()', async () => {
     const f = fakeIptables(leftovers, true);
@@ -277,7 +287,7 @@ describe('iptables driver', () => {
     expect(input).toMatch(/^\*filter\n/);
     expect(input).not.toContain(':cali-x'); // it exists (empty): no flush
     expect(input).toMatch(/-A cali-x -p tcp -m comment --comment "cali:[\w-]{16}" -j ACCEPT/);
-    expect(input).toContain('-D INPUT 2\n');
+    expect(input).toContain('-D INPUT -m comment --comment "cali:0000000000000000" -j cali-x\n');
     expect(input).toMatch(/-I INPUT 1 -m comment --comment "cali:[\w-]{16}" -j cali-x/);
     expect(input).not.toContain('cali-old');
     expect(f.table.needsCleanup).toBe(true);

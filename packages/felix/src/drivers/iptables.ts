@@ -21,6 +21,20 @@ interface DesiredChain {
 /** What `iptables-save` showed for a chain: one entry per rule, our hash or null. */
 type KernelChain = (string | null)[];
 
+/**
+ * The text of each of our rules in chains that are not ours, by chain and
+ * hash. Others insert and delete rules in those chains whenever they like, so
+ * a position we read may be stale by the time we write: we delete our rules
+ * there by value (`-D FORWARD <spec>`), never by number.
+ */
+type HookSpecs = Map<string, Map<string, string>>;
+
+function specsOf(specs: HookSpecs, chain: string): Map<string, string> {
+  let m = specs.get(chain);
+  if (!m) specs.set(chain, (m = new Map()));
+  return m;
+}
+
 const HASH_CHARS = new RegExp(`^[A-Za-z0-9_-]{${RULE_HASH_LEN}}$`);
 
 /**
@@ -32,6 +46,8 @@ const HASH_CHARS = new RegExp(`^[A-Za-z0-9_-]{${RULE_HASH_LEN}}$`);
 export class SaveParser {
   readonly chains = new Map<string, KernelChain>();
   readonly policies = new Map<string, string>();
+  /** rule specs of our rules in chains not ours (built-in ones), by chain and hash: see HookSpecs */
+  readonly hookSpecs: HookSpecs = new Map();
 
   /**
    * `expected` gives the hashes we believe a chain has: a hash read back equal
@@ -66,6 +82,7 @@ export class SaveParser {
       const chain = this.chainOf(name);
       const exp = this.expected(name)?.[chain.length];
       chain.push(hash !== null && hash === exp ? exp : hash);
+      if (hash !== null && !name.startsWith(CHAIN_PREFIX)) specsOf(this.hookSpecs, name).set(hash, l.slice(sp + 1));
     }
   }
 }
@@ -127,6 +144,8 @@ export class IptablesTable {
   private readonly dirty = new Set<string>();
   /** last known kernel state: undefined = must re-read */
   private kernel?: Map<string, KernelChain>;
+  /** the text of our rules in the kernel's built-in chains, known with `kernel` */
+  private hookSpecs: HookSpecs = new Map();
 
   constructor(
     readonly table: string,
@@ -187,7 +206,7 @@ export class IptablesTable {
 
   private readonly read = new EarlyRead(() => this.readKernel());
 
-  private async readKernel(): Promise<Map<string, KernelChain>> {
+  private async readKernel(): Promise<SaveParser> {
     this.counters.save();
     const p = new SaveParser((chain) => (this.desired.get(chain) ?? this.inserts.get(chain))?.hashes);
     const onLine = (l: string) => p.line(l);
@@ -195,7 +214,7 @@ export class IptablesTable {
     // A runner that does not stream (tests) hands the whole text back instead.
     for (const l of res.stdout.split('\n')) p.line(l);
     this.builtins = p.policies;
-    return p.chains;
+    return p;
   }
 
   /**
@@ -212,7 +231,9 @@ export class IptablesTable {
   /** Read the kernel back if we do not know what it holds (start, refresh, after a failure). */
   async readIfNeeded(): Promise<void> {
     if (this.kernel) return;
-    this.kernel = await this.read.collect();
+    const read = await this.read.collect();
+    this.kernel = read.chains;
+    this.hookSpecs = read.hookSpecs;
     // Full check on the next apply: every desired chain, every insertion, every leftover of ours.
     this.fullCheck = true;
   }
@@ -264,9 +285,12 @@ export class IptablesTable {
         const hashes = want?.hashes ?? [];
         const top = this.insertMode === 'insert' ? have.slice(0, hashes.length) : have.slice(have.length - hashes.length);
         if (mine.length === hashes.length && eq(top, hashes)) continue;
-        for (const i of mine.reverse()) hookDeletes.push(`-D ${name} ${i + 1}`);
+        const specs = specsOf(this.hookSpecs, name);
+        for (const i of mine) hookDeletes.push(`-D ${name} ${specs.get(have[i]!)}`);
         const remaining = have.filter((h) => !h);
         const rs = want?.rules ?? [];
+        specs.clear();
+        rs.forEach((r, i) => specs.set(hashes[i]!, line(r, hashes[i]!)));
         if (this.insertMode === 'insert') {
           for (let i = rs.length - 1; i >= 0; i--) hookInserts.push(`-I ${name} 1 ${line(rs[i]!, hashes[i]!)}`);
           written.set(name, [...hashes, ...remaining]);
