@@ -10,8 +10,6 @@ import { Lab, RES, sleep, startUnixEtcd, type UnixEtcd } from '../packages/felix
 import { createNetns, deleteNetns } from '../test/helpers/netns.js';
 
 export const PROFILES = 100;
-/** The node flags of the calico-felix binary (its shebang), for felix started as `node main.js`. */
-export const FELIX_NODE_FLAGS = '--max-semi-space-size=8 --max-old-space-size=256';
 export const POLICIES = 100;
 
 /**
@@ -176,7 +174,7 @@ export class FelixBenchLab {
   async startFelix(env: Record<string, string> = {}): Promise<number> {
     const ready = join(this.lab.runDir, 'felix-ready');
     const t0 = performance.now();
-    const p = await this.lab.startFelix({ NODE_OPTIONS: FELIX_NODE_FLAGS, FELIX_LOGSEVERITYSCREEN: 'info', FELIX_IPTABLESREFRESHINTERVAL: '90', FELIX_ROUTEREFRESHINTERVAL: '90', FELIX_IPSETSREFRESHINTERVAL: '90', FELIX_REPORTINGINTERVALSECS: '30', ...env });
+    const p = await this.lab.startFelix({ FELIX_LOGSEVERITYSCREEN: 'info', FELIX_IPTABLESREFRESHINTERVAL: '90', FELIX_ROUTEREFRESHINTERVAL: '90', FELIX_IPSETSREFRESHINTERVAL: '90', FELIX_REPORTINGINTERVALSECS: '30', ...env });
     while (!existsSync(ready)) {
       if (p.exitCode !== null) throw new Error(`felix exited ${p.exitCode}: ${this.lab.log().slice(-2000)}`);
       await sleep(2);

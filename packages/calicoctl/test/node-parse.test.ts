@@ -4,6 +4,10 @@ import { addressFromProtocolName, parseBgpProtocols } from '@calico/calicoctl/no
 import type { BirdLine } from '@calico/calicoctl/node/bird-client';
 import { parseAsNumber } from '@calico/calicoctl/node/run';
 import { systemdUnit } from '@calico/calicoctl/node/init-system';
+import { nodeBinary } from '@calico/calicoctl/node/children';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** A `birdc -v show protocols all` reply as BIRD 1.6.8 prints it, split into coded lines. */
 function reply(text: string): BirdLine[] {
@@ -78,5 +82,17 @@ describe('node run flags', () => {
     expect(unit).toContain('Environment="CALICO_RUN_DIR=/run/c a"\n');
     expect(unit).not.toContain('HOME');
     expect(unit).toContain('[Install]\nWantedBy=multi-user.target');
+  });
+
+  it('starts a .js daemon under this node with the flags its shebang asks for', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shebang-'));
+    const flagged = join(dir, 'flagged.js');
+    writeFileSync(flagged, '#!/usr/bin/env -S node --max-old-space-size=64 --no-opt\nconsole.log(1);\n');
+    const plain = join(dir, 'plain.js');
+    writeFileSync(plain, '#!/usr/bin/env node\nconsole.log(1);\n');
+    expect(nodeBinary('felix', { CALICO_FELIX_BIN: flagged })).toEqual([process.execPath, '--max-old-space-size=64', '--no-opt', flagged]);
+    expect(nodeBinary('confd', { CALICO_CONFD_BIN: plain })).toEqual([process.execPath, plain]);
+    expect(nodeBinary('felix', { CALICO_FELIX_BIN: join(dir, 'missing.js') })).toEqual([process.execPath, join(dir, 'missing.js')]);
+    expect(nodeBinary('felix', { CALICO_FELIX_BIN: '/usr/bin/true' })).toEqual(['/usr/bin/true']);
   });
 });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { attachWorkload, run, workloadEndpointName } from '@calico/libcalico';
 import { EtcdDatastore } from '@calico/libcalico/datastore/etcd';
+import { shebangNodeFlags } from '@calico/libcalico/exec';
 import { freePort } from '../../../test/helpers/etcd.js';
 import { createNetns, deleteNetns, inNs, requireRoot, runId } from '../../../test/helpers/netns.js';
 
@@ -195,8 +196,8 @@ export class Lab {
   async startFelix(env: Record<string, string> = {}): Promise<ChildProcess> {
     this.metricsPort = 9000 + Math.floor(Math.random() * 1000);
     this.logFd = openSync(this.logPath, 'a');
-    // FX_NODE_ARGS: extra node flags for felix (e.g. --cpu-prof when profiling a benchmark)
-    const nodeArgs = process.env.FX_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    // The node flags of felix's shebang, then FX_NODE_ARGS: extra ones (e.g. --cpu-prof when profiling a benchmark)
+    const nodeArgs = [...shebangNodeFlags(FELIX_MAIN), ...(process.env.FX_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
     const p = spawn('ip', ['netns', 'exec', this.host, process.execPath, ...nodeArgs, FELIX_MAIN], {
       stdio: ['ignore', this.logFd, this.logFd],
       env: {

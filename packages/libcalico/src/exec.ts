@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { spawn } from 'node:child_process';
 
@@ -73,4 +73,24 @@ export function findProgram(name: string, env: NodeJS.ProcessEnv = process.env):
     if (existsSync(join(d, name))) return join(d, name);
   }
   return undefined;
+}
+
+/**
+ * The node flags a script's shebang asks for (`#!/usr/bin/env -S node --a --b`
+ * → `['--a', '--b']`), so that whoever starts it as `node script.js` runs it
+ * exactly as executing it would: the shebang is the one place they are written.
+ * None for a file that cannot be read (starting it will say why).
+ */
+export function shebangNodeFlags(script: string): string[] {
+  let first: string;
+  try {
+    const fd = openSync(script, 'r');
+    const head = Buffer.alloc(256);
+    first = head.toString('utf8', 0, readSync(fd, head, 0, head.length, 0)).split('\n')[0]!;
+    closeSync(fd);
+  } catch {
+    return [];
+  }
+  const m = /^#!\S*env -S node((?: -\S+)*)\s*$/.exec(first);
+  return m ? m[1]!.trim().split(' ') : [];
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { findProgram } from '@calico/libcalico/exec';
+import { findProgram, shebangNodeFlags } from '@calico/libcalico/exec';
 import { fileURLToPath } from 'node:url';
 import { birdConfig, birdSocket, childPidFile, type NodeLayout } from './layout.js';
 
@@ -24,26 +24,14 @@ export type Backend = 'bird' | 'none';
  * The command for one of our node binaries: an override from the environment
  * (a .js file runs under this node, anything else is executed as is), else
  * the sibling workspace package's bundled main (dist/main.bundle.js), so no
- * PATH or global install is needed.
+ * PATH or global install is needed. A .js file gets the node flags its
+ * shebang asks for.
  */
 export function nodeBinary(pkg: 'felix' | 'confd', env: NodeJS.ProcessEnv = process.env): string[] {
   const override = env[pkg === 'felix' ? 'CALICO_FELIX_BIN' : 'CALICO_CONFD_BIN'];
   const path = override || fileURLToPath(import.meta.resolve(`@calico/${pkg}/main.bundle`));
-  return /\.[cm]?js$/.test(path) ? [process.execPath, ...NODE_FLAGS[pkg], path] : [path];
+  return /\.[cm]?js$/.test(path) ? [process.execPath, ...shebangNodeFlags(path), path] : [path];
 }
-
-/**
- * V8 flags for the daemons, the same as their binaries' shebangs: a smaller
- * young generation keeps felix's RSS at 5,000 endpoints well under 200 MB
- * (about 175 MB instead of about 290 MB with V8's defaults); 8 MB semi-spaces
- * rather than 2 cut a fifth off a 5,000-endpoint cold start (fewer scavenges)
- * for ~20 MB more.
- */
-const NODE_FLAGS: Record<'felix' | 'confd', string[]> = {
-  felix: ['--max-semi-space-size=8', '--max-old-space-size=256'],
-  confd: [],
-};
-
 
 /**
  * felix readiness, as the felix package documents it: `<runDir>/felix-ready`
