@@ -7,7 +7,8 @@ import { renderRules, portChunks } from '@calico/felix/rules/policy';
 import { DispatchTree, groupDispatchChains } from '@calico/felix/rules/dispatch';
 import { bodyChains, endpointChains } from '@calico/felix/rules/endpoint';
 import { staticRawChains } from '@calico/felix/rules/static';
-import { canonicalMember } from '@calico/felix/drivers/ipsets';
+import { canonicalMember, IpsetsDriver } from '@calico/felix/drivers/ipsets';
+import type { IpsetBatch } from '@calico/felix/drivers/coprocess';
 import { parseNetconf, Sysctls } from '@calico/felix/drivers/sysctls';
 import { parseLinkEvent } from '@calico/felix/drivers/links';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -352,6 +353,60 @@ describe('iptables driver', () => {
     await f.table.cleanup();
     expect(f.restores[1]).toBe('*filter\n-D cali-x 4\n-D cali-x 3\nCOMMIT\n');
     expect(await f.table.apply()).toBe(false);
+  });
+});
+
+/** An IpsetsDriver over a kernel that holds `save`; each batch waits for `release()` when `hold` is set. */
+function fakeIpsets(save: string) {
+  const batches: string[][] = [];
+  let hold: Promise<void> | undefined;
+  let release = () => {};
+  const batch = {
+    run: async (lines: string[]) => {
+      batches.push(lines);
+      await hold;
+      return '';
+    },
+  } as unknown as IpsetBatch;
+  const run = async () => ({ code: 0, stdout: save, stderr: '' });
+  const driver = new IpsetsDriver(run, batch, { restore: () => {}, membersWritten: () => {} }, log);
+  const holdNext = () => (hold = new Promise<void>((r) => (release = () => ((hold = undefined), r()))));
+  return { driver, batches, holdNext, release: () => release() };
+}
+
+describe('ipsets driver', () => {
+  const save = ['create cali40s:a hash:ip family inet hashsize 1024 maxelem 1048576', 'add cali40s:a 198.19.0.1', 'add cali40s:a 198.19.0.2', ''].join('\n');
+
+  it('writes only the members that changed, and nothing when the kernel already agrees', async () => {
+    const { driver, batches } = fakeIpsets(save);
+    driver.setIpset('cali40s:a', 'hash:ip', 'inet', ['198.19.0.1', '198.19.0.2']);
+    await driver.applyUpdates();
+    expect(batches).toEqual([]);
+    driver.addMember('cali40s:a', '198.19.0.3');
+    driver.removeMember('cali40s:a', '198.19.0.1');
+    driver.addMember('cali40s:a', '198.19.0.4');
+    driver.removeMember('cali40s:a', '198.19.0.4'); // added and taken back before the write: nothing to do
+    await driver.applyUpdates();
+    expect(batches).toEqual([['add cali40s:a 198.19.0.3', 'del cali40s:a 198.19.0.1']]);
+    await driver.applyUpdates();
+    expect(batches.length).toBe(1);
+    expect(driver.pending).toBe(false);
+  });
+
+  it('a member that changes while a write is in flight is written by the next apply', async () => {
+    const { driver, batches, holdNext, release } = fakeIpsets(save);
+    driver.setIpset('cali40s:a', 'hash:ip', 'inet', ['198.19.0.1', '198.19.0.2']);
+    await driver.applyUpdates();
+    driver.addMember('cali40s:a', '198.19.0.3');
+    holdNext();
+    const first = driver.applyUpdates();
+    driver.addMember('cali40s:a', '198.19.0.5');
+    driver.removeMember('cali40s:a', '198.19.0.2');
+    release();
+    await first;
+    expect(driver.pending).toBe(true);
+    await driver.applyUpdates();
+    expect(batches).toEqual([['add cali40s:a 198.19.0.3'], ['add cali40s:a 198.19.0.5', 'del cali40s:a 198.19.0.2']]);
   });
 });
 
