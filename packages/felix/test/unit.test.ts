@@ -9,6 +9,7 @@ import { bodyChains, endpointChains } from '@calico/felix/rules/endpoint';
 import { staticRawChains } from '@calico/felix/rules/static';
 import { canonicalMember, IpsetsDriver } from '@calico/felix/drivers/ipsets';
 import type { IpsetBatch } from '@calico/felix/drivers/coprocess';
+import { RouteTable } from '@calico/felix/drivers/routes';
 import { parseNetconf, Sysctls } from '@calico/felix/drivers/sysctls';
 import { parseLinkEvent } from '@calico/felix/drivers/links';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -407,6 +408,40 @@ describe('ipsets driver', () => {
     expect(driver.pending).toBe(true);
     await driver.applyUpdates();
     expect(batches).toEqual([['add cali40s:a 198.19.0.3'], ['add cali40s:a 198.19.0.5', 'del cali40s:a 198.19.0.2']]);
+  });
+});
+
+describe('route table', () => {
+  it('a route that changes while its write is in flight is written again by the next apply', async () => {
+    const batches: string[][] = [];
+    let release = () => {};
+    let hold: Promise<void> | undefined;
+    const batch = {
+      run: async (lines: string[]) => {
+        batches.push(lines);
+        await hold;
+        return { failed: new Set<number>(), output: '' };
+      },
+    } as unknown as IpBatch;
+    const run = async () => ({ code: 0, stdout: '[]', stderr: '' });
+    const routes = new RouteTable(run, batch, { batch: () => {}, routesWritten: () => {} }, log, false);
+    routes.setRoute('198.19.0.1/32', 'cali1');
+    routes.setRoute('198.19.0.2/32', 'cali2');
+    hold = new Promise<void>((r) => (release = r));
+    const first = routes.apply();
+    await new Promise((r) => setTimeout(r, 10));
+    routes.setRoute('198.19.0.1/32', 'cali9'); // moved to another interface meanwhile
+    routes.removeRoute('198.19.0.2/32'); // and this one gone
+    release();
+    hold = undefined;
+    await first;
+    await routes.apply();
+    expect(batches).toEqual([
+      ['route replace 198.19.0.1/32 dev cali1 scope link proto 80', 'route replace 198.19.0.2/32 dev cali2 scope link proto 80'],
+      ['route replace 198.19.0.1/32 dev cali9 scope link proto 80', 'route del 198.19.0.2/32 proto 80'],
+    ]);
+    await routes.apply();
+    expect(batches.length).toBe(2);
   });
 });
 

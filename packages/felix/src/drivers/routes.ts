@@ -93,7 +93,8 @@ export class RouteTable {
     const kernel = this.kernel;
     const dsts = [...this.dirty].filter((dst) => (!family || dst.includes(':') === (family === 6)) && !(removalsOnly && this.desired.has(dst)));
     const lines: string[] = [];
-    const lineDst: string[] = [];
+    /** per line: the route and the interface it is written for (undefined: removed) */
+    const written: [dst: string, dev: string | undefined][] = [];
     for (const dst of dsts) {
       const want = this.desired.get(dst);
       const have = kernel.get(dst);
@@ -104,20 +105,17 @@ export class RouteTable {
       } else {
         lines.push(`route del ${dst} proto ${ROUTE_PROTO}`);
       }
-      lineDst.push(dst);
+      written.push([dst, want]);
     }
     for (const dst of dsts) this.dirty.delete(dst);
     if (!lines.length) return 0;
     this.counters.batch();
     this.counters.routesWritten(lines.length);
     const { failed, output } = await this.batch.run(lines);
-    lineDst.forEach((dst, i) => {
-      if (failed.has(i)) {
-        this.dirty.add(dst);
-        return;
-      }
-      const want = this.desired.get(dst);
-      if (want) kernel.set(dst, want);
+    // What was written, not what is wanted now: a change made meanwhile is still dirty, and compared with this.
+    written.forEach(([dst, dev], i) => {
+      if (failed.has(i)) this.dirty.add(dst);
+      else if (dev) kernel.set(dst, dev);
       else kernel.delete(dst);
     });
     if (failed.size) this.log.debug({ failed: failed.size, output: output.slice(0, 500) }, 'some routes could not be programmed yet');

@@ -188,7 +188,8 @@ export class Sysctls {
         failed++;
         return;
       }
-      this.known.set(key, this.desired.get(key)!);
+      // What was written, even if the wish changed meanwhile (then the key is dirty again); nothing for a key dropped meanwhile.
+      if (this.desired.has(key)) this.known.set(key, items[i]![1]);
       if (results[i] === 1) written++;
     });
     if (written) this.counters.written(written);
