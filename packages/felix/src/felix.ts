@@ -27,6 +27,8 @@ export interface FelixOptions {
   run?: Runner;
   /** called when felix cannot go on (bad environment, config change that needs a restart) */
   onFatal: (reason: string) => void;
+  /** called once, when the dataplane is first programmed after the first full sync */
+  onProgrammed?: () => void;
 }
 
 /**
@@ -173,6 +175,7 @@ export class Felix implements CalcSink {
         this.state.programmed = true;
         this.ready.mark();
         this.o.log.info({ endpoints: this.dp!.localEndpoints }, 'dataplane programmed');
+        this.o.onProgrammed?.();
         void this.report();
       }
     } catch (e) {

@@ -173,7 +173,7 @@ export class Spawner {
       this.server.unref();
     }
     const src = `(${helperMain.toString()})(require, ${JSON.stringify(this.path)})`;
-    const helper = spawn(process.execPath, ['--max-old-space-size=16', '--max-semi-space-size=1', '--no-opt', '-e', src], {
+    const helper = spawn(process.execPath, ['--max-old-space-size=16', '--max-semi-space-size=1', '-e', src], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
     this.helper = helper;
