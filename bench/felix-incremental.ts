@@ -1,6 +1,7 @@
 // felix-incremental: with 1,000 and then 5,000 endpoints programmed, 100
 // samples each of: add one endpoint, remove it, change one policy rule; time
-// from the etcd write to the kernel change, p50/p99. Routes are seen by
+// from the etcd write to the kernel change, p50/p99. Routes (the later of an
+// endpoint's IPv4 and IPv6 route) are seen by
 // `ip monitor route` inside the host; the policy chain's new rules in both the
 // IPv4 and the IPv6 table (the later of the two) by nft-events.py, which listens to the
 // kernel's nf_tables announcements (`nft monitor` would first copy the whole
@@ -71,14 +72,15 @@ async function measure(n: number, layout: string, env: Record<string, string>): 
     const pol: number[] = [];
     for (let k = 0; k < SAMPLES; k++) {
       const i = n + k;
-      const ipRe = b.ip(i).replace(/\./g, '\\.');
-      let seen = routes.wait(new RegExp(`^${ipRe} dev `));
+      // The endpoint is programmed once both of its routes are in (each family's goes in after that family's rules).
+      const routesIn = (deleted: string) => Promise.all([b.ip(i), b.ip6(i)].map((ip) => routes.wait(new RegExp(`^${deleted}${ip.replace(/\./g, '\\.')} dev `)))).then((ts) => Math.max(...ts));
+      let seen = routesIn('');
       let t0 = performance.now();
       await b.etcd.ds.put(b.wepKey(i), JSON.stringify(b.wep(i)));
       add.push((await seen) - t0);
       await sleep(QUIET_MS);
 
-      seen = routes.wait(new RegExp(`^Deleted ${ipRe} dev `));
+      seen = routesIn('Deleted ');
       t0 = performance.now();
       await b.etcd.ds.delete(b.wepKey(i));
       del.push((await seen) - t0);
