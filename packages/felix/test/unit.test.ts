@@ -309,7 +309,7 @@ describe('iptables driver', () => {
     await f.table.apply();
     expect(f.restores).toHaveLength(1);
     expect(f.restores[0]!.replace(/"cali:[\w-]{16}"/g, 'H')).toBe(
-      '*filter\n-I cali-x 1 -p tcp -m comment --comment H -j ACCEPT\n-I cali-x 2 -m comment --comment H -j RETURN\n-D cali-x 3\n-D cali-x 2\nCOMMIT\n',
+      '*filter\n-I cali-x 1 -m comment --comment H -j RETURN\n-I cali-x 1 -p tcp -m comment --comment H -j ACCEPT\n-D cali-x 3\n-D cali-x 2\nCOMMIT\n',
     );
     expect(await f.table.apply()).toBe(false);
   });
@@ -333,22 +333,23 @@ describe('iptables driver', () => {
       expect(c).not.toMatch(/cali-x|INPUT/);
     }
     const last = commits[5]!;
-    expect(last).toMatch(/^\*filter\n-I cali-x 1 .*-g cali-n19\n-I cali-x 2 .*-j RETURN\n-I INPUT 1 .*-j cali-x\n$/);
+    expect(last).toMatch(/^\*filter\n-I cali-x 1 .*-j RETURN\n-I cali-x 1 .*-g cali-n19\n-I INPUT 1 .*-j cali-x\n$/);
     // a small change stays one transaction
     f.table.setChain('cali-n0', many.slice(1));
     await f.table.apply();
     expect(f.restores[1]!.match(/COMMIT/g)).toHaveLength(1);
   });
   it('with deferDeletes, a change deletes nothing; cleanup() deletes the old rules', async () => {
+    // (New rules go in at position 1, last first: iptables-nft reads no chain's rules for that.)
     const [old] = ruleHashes('cali-x', ['-p udp -j ACCEPT']);
     const f = fakeIptables(`*filter\n:cali-x - [0:0]\n-A cali-x -p udp -m comment --comment "cali:${old}" -j ACCEPT\nCOMMIT\n`, true);
     f.table.setChain('cali-x', [...rules, { match: '-p icmp', action: '-j DROP' }]);
     await f.table.apply();
     const lines = f.restores[0]!.split('\n');
     expect(lines.filter((l) => l.startsWith('-I cali-x')).map((l) => l.replace(/"cali:[\w-]{16}"/, 'H'))).toEqual([
+      '-I cali-x 1 -m comment --comment H -j RETURN',
+      '-I cali-x 1 -p icmp -m comment --comment H -j DROP',
       '-I cali-x 1 -p tcp -m comment --comment H -j ACCEPT',
-      '-I cali-x 2 -p icmp -m comment --comment H -j DROP',
-      '-I cali-x 3 -m comment --comment H -j RETURN',
     ]);
     expect(f.restores[0]).not.toMatch(/^(-D|-F|:cali-x)/m); // nothing deleted in the change itself
     await f.table.cleanup();
