@@ -13,11 +13,11 @@
 //   programmed). Once the dataplane is programmed it is switched on (see
 //   onProgrammed), so that the code that handles each later change is
 //   optimised (an endpoint change at 5,000 endpoints: ~2 ms less).
+import { setFlagsFromString } from 'node:v8';
 import { etcdConfigFromEnv, nodeName, nodePaths } from '@calico/libcalico/config';
 import { GatewayDatastore } from '@calico/libcalico/datastore/gateway';
 import { createLogger } from '@calico/libcalico/log';
 import type { Felix } from './felix.js';
-import { setFlagsFromString } from 'node:v8';
 
 async function main(): Promise<void> {
   const env = process.env;

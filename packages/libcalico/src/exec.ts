@@ -82,14 +82,18 @@ export function findProgram(name: string, env: NodeJS.ProcessEnv = process.env):
  * None for a file that cannot be read (starting it will say why).
  */
 export function shebangNodeFlags(script: string): string[] {
-  let first: string;
+  const head = Buffer.alloc(256);
+  let fd: number;
   try {
-    const fd = openSync(script, 'r');
-    const head = Buffer.alloc(256);
-    first = head.toString('utf8', 0, readSync(fd, head, 0, head.length, 0)).split('\n')[0]!;
-    closeSync(fd);
+    fd = openSync(script, 'r');
   } catch {
     return [];
+  }
+  let first: string;
+  try {
+    first = head.toString('utf8', 0, readSync(fd, head, 0, head.length, 0)).split('\n')[0]!;
+  } finally {
+    closeSync(fd);
   }
   const m = /^#!\S*env -S node((?: -\S+)*)\s*$/.exec(first);
   return m ? m[1]!.trim().split(' ') : [];

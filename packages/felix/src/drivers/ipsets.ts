@@ -48,6 +48,9 @@ export function parseIpsetSave(text: string): Map<string, KernelSet> {
  */
 const BATCH_MAX = 200;
 
+/** A set to compare whole with the kernel's (declared anew, removed, or a rebuild), rather than member by member. */
+const WHOLE = 'whole';
+
 /**
  * The IP sets felix owns (names `cali40…` / `cali60…`). Members change
  * incrementally; apply() writes the difference in one batch to a
@@ -56,9 +59,6 @@ const BATCH_MAX = 200;
  * never refer to a missing set); removing sets no longer wanted happens in
  * applyDeletions() (after iptables stopped referring to them).
  */
-/** A set to compare whole with the kernel's (declared anew, removed, or a rebuild), rather than member by member. */
-const WHOLE = 'whole';
-
 export class IpsetsDriver {
   private readonly desired = new Map<string, DesiredSet>();
   /**
@@ -152,8 +152,8 @@ export class IpsetsDriver {
     const kernel = this.kernel;
     const lines: string[] = [];
     const done: string[] = [];
-    /** what the kernel holds once the lines are in: whole sets, or members added (true) and removed (false) */
-    const after: [string, KernelSet | [member: string, present: boolean][]][] = [];
+    /** brings our copy of the kernel up to what the lines write, once they are in */
+    const after: (() => void)[] = [];
     let tmp = 0;
     let members = 0;
     for (const [name, changed] of names) {
@@ -170,7 +170,8 @@ export class IpsetsDriver {
         for (const m of want.members) lines.push(`add ${target} ${m}`);
         if (have) lines.push(`swap ${target} ${name}`, `destroy ${target}`);
         members += want.members.size;
-        after.push([name, { type: want.type, members: new Set(want.members) }]);
+        const written = { type: want.type, members: new Set(want.members) };
+        after.push(() => kernel.set(name, written));
         continue;
       }
       const ops: [string, boolean][] = [];
@@ -182,19 +183,13 @@ export class IpsetsDriver {
       }
       for (const [m, add] of ops) lines.push(`${add ? 'add' : 'del'} ${name} ${m}`);
       members += ops.length;
-      after.push([name, ops]);
+      after.push(() => ops.forEach(([m, add]) => (add ? have.members.add(m) : have.members.delete(m))));
     }
     for (const n of done) this.dirty.delete(n);
     if (!lines.length) return;
     this.counters.membersWritten(members);
     await this.restore(lines);
-    for (const [name, now] of after) {
-      if (!Array.isArray(now)) kernel.set(name, now);
-      else {
-        const have = kernel.get(name)!.members;
-        for (const [m, present] of now) present ? have.add(m) : have.delete(m);
-      }
-    }
+    for (const f of after) f();
   }
 
   /** Destroy our sets that are no longer wanted (run after iptables no longer refers to them). */
