@@ -30,20 +30,22 @@ const lazyExternal = (name) => ({
  * calicoctl is split at its dynamic imports (chunks `dist/bundle-*.js`, beside
  * the entry, so import.meta.url paths still resolve): `calicoctl version` loads
  * a few KB, and each command only the chunks it imports. The daemons load
- * everything at start anyway: one file each.
+ * everything at start anyway: one file each, and felix a second one, its
+ * daemon (daemon.bundle.js), which its entry imports after setting V8's flags
+ * (see packages/felix/src/main.ts).
  */
 const ENTRIES = [
   { pkg: 'calicoctl', split: true },
-  { pkg: 'felix', split: false },
+  { pkg: 'felix', split: false, more: ['daemon'] },
   { pkg: 'confd', split: false },
 ];
 
 await Promise.all(
-  ENTRIES.map(async ({ pkg, split }) => {
+  ENTRIES.map(async ({ pkg, split, more = [] }) => {
     const dist = `packages/${pkg}/dist`;
     for (const f of readdirSync(dist)) if (f.startsWith('bundle-')) rmSync(join(dist, f)); // an earlier build's chunks
     await build({
-      entryPoints: { 'main.bundle': `${dist}/main.js` },
+      entryPoints: Object.fromEntries(['main', ...more].map((m) => [`${m}.bundle`, `${dist}/${m}.js`])),
       outdir: dist,
       splitting: split,
       chunkNames: 'bundle-[hash]',

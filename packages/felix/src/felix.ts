@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { kindInfo, kindPrefix, normaliseLevel, Syncer, type Datastore } from '@calico/libcalico';
@@ -86,6 +87,8 @@ export class Felix implements CalcSink {
       resyncs: this.metrics.counter('felix_resyncs_total', 'datastore resyncs after a lost connection'),
       inSync: this.metrics.gauge('felix_in_sync', '1 when in sync with the datastore'),
     };
+    // The limit felix's entry sets (main.ts): the check that it still holds.
+    this.metrics.gauge('nodejs_heap_size_limit_bytes', "V8's heap size limit", () => getHeapStatistics().heap_size_limit);
     this.metrics.gauge('felix_dataplane_deletions_pending', '1 while deletions (rules, chains, sets no longer wanted) wait for the tidy pass', () =>
       this.tidyTimer || this.tidy || this.dp?.needsCleanup ? 1 : 0,
     );

@@ -125,6 +125,12 @@ export function felixSuite(shared: boolean): void {
       expect((await inNs(lab.host, [process.execPath, '-e', js], { allowFail: true })).code).toBe(0);
     });
 
+    it('runs with the heap limit of its entry point, not V8\'s default (several GB)', async () => {
+      const limit = (await lab.metrics()).nodejs_heap_size_limit_bytes!;
+      expect(limit).toBeGreaterThan(200 * 2 ** 20);
+      expect(limit).toBeLessThan(320 * 2 ** 20);
+    });
+
     it('lets workloads talk when their profiles allow it (IPv4 and IPv6)', async () => {
       await allowed(() => lab.ping(w1, '198.19.1.2'), 'ping');
       await allowed(() => lab.ping(w1, 'fd00:19:1::2'), 'ping6');

@@ -172,7 +172,9 @@ export class Spawner {
       this.server = createServer((s) => this.accept(s)).listen(this.path);
       this.server.unref();
     }
-    const src = `(${helperMain.toString()})(require, ${JSON.stringify(this.path)})`;
+    // A small heap; its flags put back to their defaults before anything loads, so that node's
+    // built-in modules keep their code cache (see felix's main.ts).
+    const src = `require('node:v8').setFlagsFromString('--max-old-space-size=0 --max-semi-space-size=0');(${helperMain.toString()})(require, ${JSON.stringify(this.path)})`;
     const helper = spawn(process.execPath, ['--max-old-space-size=16', '--max-semi-space-size=1', '-e', src], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
